@@ -175,6 +175,18 @@ kl_read_secret_file(const char *path, struct kl_secret *out, char *err, size_t e
 	return r;
 }
 
+void *
+kl_memrchr(const void *p, int c, size_t len)
+{
+	const unsigned char *b = p;
+
+	while (len-- > 0) {
+		if (b[len] == (unsigned char)c)
+			return (void *)(b + len);
+	}
+	return NULL;
+}
+
 int
 kl_fsync_parent_dir(const char *path)
 {

@@ -34,6 +34,9 @@ void	kl_p11_strtrim(const unsigned char *src, size_t srclen, char *dst, size_t d
  */
 int	kl_read_secret_file(const char *path, struct kl_secret *out, char *err, size_t errlen);
 
+/* The last byte c in p[0..len), or NULL (memrchr without _GNU_SOURCE). */
+void	*kl_memrchr(const void *p, int c, size_t len);
+
 /* fsync() the directory holding path (after a rename).  0 or -1 with errno. */
 int	kl_fsync_parent_dir(const char *path);
 

@@ -509,7 +509,8 @@ static const struct {
 static int
 parse_sink(struct ctx *c, const struct conf_node *e, struct conf_sink *s)
 {
-	static const char *const keys[] = { "file", "append_only", "syslog", "ident", NULL };
+	static const char *const keys[] = { "file", "append_only", "syslog", "ident", "socket",
+	    NULL };
 	const struct conf_node *f = conf_tree_get(e, "file");
 	const struct conf_node *sl = conf_tree_get(e, "syslog");
 	char *facility = NULL;
@@ -524,8 +525,9 @@ parse_sink(struct ctx *c, const struct conf_node *e, struct conf_sink *s)
 		    "\"syslog: FACILITY\"");
 	if (f != NULL) {
 		s->type = CONF_SINK_FILE;
-		if (conf_tree_get(e, "ident") != NULL)
-			return bad(c, e->line, "\"ident\" applies to syslog sinks only");
+		if (conf_tree_get(e, "ident") != NULL || conf_tree_get(e, "socket") != NULL)
+			return bad(c, e->line, "\"ident\" and \"socket\" apply to syslog "
+			    "sinks only");
 		if ((r = get_path(c, e, "file", 1, "audit sink", &s->path)) != 0)
 			return r;
 		return get_bool(c, e, "append_only", 1, "audit sink", &s->append_only);
@@ -544,8 +546,11 @@ parse_sink(struct ctx *c, const struct conf_node *e, struct conf_sink *s)
 		return bad(c, sl->line, "syslog facility must be one of auth, authpriv, "
 		    "daemon, user, local0 ... local7");
 	s->facility = facilities[i].value;
-	if ((r = get_str(c, e, "ident", 0, "audit sink", &s->ident)) != 0)
+	if ((r = get_str(c, e, "ident", 0, "audit sink", &s->ident)) != 0 ||
+	    (r = get_path(c, e, "socket", 0, "audit sink", &s->path)) != 0)
 		return r;
+	if (s->path == NULL && (s->path = strdup("/dev/log")) == NULL)
+		return CONF_ERR_INTERNAL;
 	if (s->ident == NULL && (s->ident = strdup("keylocker-audit")) == NULL)
 		return CONF_ERR_INTERNAL;
 	return 0;

@@ -41,7 +41,7 @@ enum conf_sink_type { CONF_SINK_FILE, CONF_SINK_SYSLOG };
 
 struct conf_sink {
 	enum conf_sink_type	 type;
-	char			*path;		/* file */
+	char			*path;		/* file, or syslog's socket (/dev/log) */
 	int			 append_only;	/* file: try chattr +a (default yes) */
 	int			 facility;	/* syslog: LOG_AUTHPRIV etc. */
 	char			*ident;		/* syslog */

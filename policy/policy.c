@@ -142,8 +142,8 @@ is_protected(const struct policy_object *o)
 	    o->kind == POLICY_KIND_MAC_KEY;
 }
 
-static const char *
-kind_name(enum policy_kind k)
+const char *
+policy_kind_name(enum policy_kind k)
 {
 	switch (k) {
 	case POLICY_KIND_MASTER:
@@ -280,11 +280,10 @@ tmpl_false(const struct policy_request *req, CK_ATTRIBUTE_TYPE t)
 	return policy_tmpl_bool(req->tmpl, req->n_tmpl, t, &b) == 1 && b == CK_FALSE;
 }
 
-/* Copy the label of a template into buf (empty when absent). */
-static void
-tmpl_label(const struct policy_request *req, char *buf, size_t len)
+void
+policy_tmpl_label(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n_tmpl, char *buf, size_t len)
 {
-	CK_ATTRIBUTE_PTR a = policy_tmpl_find(req->tmpl, req->n_tmpl, CKA_LABEL);
+	CK_ATTRIBUTE_PTR a = policy_tmpl_find(tmpl, n_tmpl, CKA_LABEL);
 	size_t n;
 
 	buf[0] = '\0';
@@ -295,6 +294,12 @@ tmpl_label(const struct policy_request *req, char *buf, size_t len)
 	buf[n] = '\0';
 	if (strlen(buf) != n)
 		buf[0] = '\0';		/* an embedded NUL: not a label we match */
+}
+
+static void
+tmpl_label(const struct policy_request *req, char *buf, size_t len)
+{
+	policy_tmpl_label(req->tmpl, req->n_tmpl, buf, len);
 }
 
 static int
@@ -656,7 +661,7 @@ d_wrap_key(const struct policy *pol, const struct policy_request *req,
 	if (t == NULL || t->kind != POLICY_KIND_SECRET)
 		return deny(dec, CKR_KEY_NOT_WRAPPABLE, "wrap-secrets-only",
 		    "a master key wraps only keyring secrets made through keylocker, "
-		    "not a %s", t != NULL ? kind_name(t->kind) : "missing key");
+		    "not a %s", t != NULL ? policy_kind_name(t->kind) : "missing key");
 	return allow(dec, "keyring-wrap", POLICY_KIND_OTHER);
 }
 
@@ -708,7 +713,7 @@ d_derive_key(const struct policy *pol, const struct policy_request *req,
 		return POLICY_DENY;
 	if (req->obj != NULL && req->obj->kind != POLICY_KIND_OTHER)
 		return deny(dec, CKR_KEY_FUNCTION_NOT_PERMITTED, "no-derive-from-protected",
-		    "nothing may be derived from a %s", kind_name(req->obj->kind));
+		    "nothing may be derived from a %s", policy_kind_name(req->obj->kind));
 	if (req->role != POLICY_ROLE_ADMIN)
 		return deny(dec, CKR_KEY_FUNCTION_NOT_PERMITTED, "role-derive",
 		    "role %s may not derive keys", policy_role_name(req->role));
@@ -801,7 +806,7 @@ d_digest_key(const struct policy *pol, const struct policy_request *req,
 	    req->role != POLICY_ROLE_ADMIN)
 		return deny(dec, CKR_KEY_INDIGESTIBLE, "no-digest-key",
 		    "digesting a %s would be an oracle on its value",
-		    req->obj != NULL ? kind_name(req->obj->kind) : "key");
+		    req->obj != NULL ? policy_kind_name(req->obj->kind) : "key");
 	return allow(dec, "admin-digest-key", POLICY_KIND_OTHER);
 }
 
@@ -840,7 +845,7 @@ d_get_attribute(const struct policy *pol, const struct policy_request *req,
 	}
 	if (is_protected(o))
 		return deny(dec, CKR_ATTRIBUTE_SENSITIVE, "protected-never-readable",
-		    "the value of %s \"%s\" is never readable", kind_name(o->kind), o->label);
+		    "the value of %s \"%s\" is never readable", policy_kind_name(o->kind), o->label);
 	if (req->role != POLICY_ROLE_ADMIN)
 		return deny(dec, CKR_ATTRIBUTE_SENSITIVE, "role-read-value",
 		    "role %s may not read key values", policy_role_name(req->role));
@@ -860,7 +865,7 @@ d_set_attribute(const struct policy *pol, const struct policy_request *req,
 		return deny(dec, CKR_OBJECT_HANDLE_INVALID, "set-attr", "no object");
 	if (o->kind != POLICY_KIND_OTHER)
 		return deny(dec, CKR_ATTRIBUTE_READ_ONLY, "protected-not-modifiable",
-		    "%s \"%s\" may not be modified", kind_name(o->kind), o->label);
+		    "%s \"%s\" may not be modified", policy_kind_name(o->kind), o->label);
 	if (req->role != POLICY_ROLE_ADMIN)
 		return deny(dec, CKR_ACTION_PROHIBITED, "role-modify",
 		    "role %s may not modify objects", policy_role_name(req->role));
@@ -881,7 +886,7 @@ d_copy_object(const struct policy *pol, const struct policy_request *req,
 		return deny(dec, CKR_OBJECT_HANDLE_INVALID, "copy", "no object");
 	if (o->kind != POLICY_KIND_OTHER)
 		return deny(dec, CKR_ACTION_PROHIBITED, "protected-not-copyable",
-		    "%s \"%s\" may not be copied", kind_name(o->kind), o->label);
+		    "%s \"%s\" may not be copied", policy_kind_name(o->kind), o->label);
 	if (req->role != POLICY_ROLE_ADMIN)
 		return deny(dec, CKR_ACTION_PROHIBITED, "role-copy",
 		    "role %s may not copy objects", policy_role_name(req->role));
@@ -909,7 +914,7 @@ d_destroy_object(const struct policy *pol, const struct policy_request *req,
 		return deny(dec, CKR_ACTION_PROHIBITED, "protected-not-destroyable",
 		    "%s \"%s\" may not be destroyed: retire it instead "
 		    "(`keylocker retire`), or set policy.allow_destroy_master_keys "
-		    "for admins", kind_name(o->kind), o->label);
+		    "for admins", policy_kind_name(o->kind), o->label);
 	case POLICY_KIND_SECRET:
 		if (req->role == POLICY_ROLE_KEYRING || req->role == POLICY_ROLE_ADMIN)
 			return allow(dec, "destroy-secret", POLICY_KIND_OTHER);
@@ -921,7 +926,7 @@ d_destroy_object(const struct policy *pol, const struct policy_request *req,
 		break;
 	}
 	return deny(dec, CKR_ACTION_PROHIBITED, "role-destroy",
-	    "role %s may not destroy a %s", policy_role_name(req->role), kind_name(o->kind));
+	    "role %s may not destroy a %s", policy_role_name(req->role), policy_kind_name(o->kind));
 }
 
 static enum policy_verdict
@@ -1042,12 +1047,12 @@ policy_check_collision(const struct policy_object *protected_keys, size_t n,
 		    label->ulValueLen == ll && memcmp(label->pValue, p->label, ll) == 0)
 			return deny(dec, CKR_TEMPLATE_INCONSISTENT, "no-label-reuse",
 			    "label \"%s\" belongs to %s: no other object may carry it",
-			    p->label, kind_name(p->kind));
+			    p->label, policy_kind_name(p->kind));
 		if (id != NULL && id->pValue != NULL && p->id_len > 0 &&
 		    id->ulValueLen == p->id_len && memcmp(id->pValue, p->id, p->id_len) == 0)
 			return deny(dec, CKR_TEMPLATE_INCONSISTENT, "no-id-reuse",
 			    "CKA_ID belongs to %s \"%s\": no other object may carry it",
-			    kind_name(p->kind), p->label);
+			    policy_kind_name(p->kind), p->label);
 	}
 	return POLICY_ALLOW;
 }
@@ -1105,6 +1110,21 @@ copy_except(struct policy_template *out, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
 
 #define ADD(expr) do { if ((rv = (expr)) != CKR_OK) return rv; } while (0)
 
+/*
+ * CKA_MODIFIABLE and CKA_COPYABLE false go last: SoftHSM2 2.6.1 applies an
+ * unwrap template in order and refuses every attribute after the object
+ * became unmodifiable (CKR_ATTRIBUTE_READ_ONLY).
+ */
+static CK_RV
+put_fixed_last(struct policy_template *out)
+{
+	CK_RV rv;
+
+	ADD(put_bool(out, CKA_COPYABLE, CK_FALSE));
+	ADD(put_bool(out, CKA_MODIFIABLE, CK_FALSE));
+	return CKR_OK;
+}
+
 static CK_RV
 build_protected(const struct policy_request *req, const unsigned char random_id[16],
 		struct policy_template *out, int master)
@@ -1125,15 +1145,13 @@ build_protected(const struct policy_request *req, const unsigned char random_id[
 	ADD(put_bool(out, CKA_PRIVATE, CK_TRUE));
 	ADD(put_bool(out, CKA_SENSITIVE, CK_TRUE));
 	ADD(put_bool(out, CKA_EXTRACTABLE, CK_FALSE));
-	ADD(put_bool(out, CKA_MODIFIABLE, CK_FALSE));
-	ADD(put_bool(out, CKA_COPYABLE, CK_FALSE));
 	for (k = 0; k < sizeof(secret_usage) / sizeof(secret_usage[0]); k++) {
 		CK_ATTRIBUTE_TYPE t = secret_usage[k];
 		int on = master ? (t == CKA_WRAP || t == CKA_UNWRAP) :
 		    (t == CKA_SIGN || t == CKA_VERIFY);
 		ADD(put_bool(out, t, on ? CK_TRUE : CK_FALSE));
 	}
-	return CKR_OK;
+	return put_fixed_last(out);
 }
 
 static CK_RV
@@ -1161,10 +1179,9 @@ build_secret(const struct policy_request *req, struct policy_template *out)
 	ADD(put_bool(out, CKA_PRIVATE, CK_TRUE));
 	ADD(put_bool(out, CKA_SENSITIVE, sensitive));
 	ADD(put_bool(out, CKA_EXTRACTABLE, extractable));
-	ADD(put_bool(out, CKA_MODIFIABLE, CK_FALSE));
 	for (k = 0; k < sizeof(secret_usage) / sizeof(secret_usage[0]); k++)
 		ADD(put_bool(out, secret_usage[k], CK_FALSE));
-	return CKR_OK;
+	return put_fixed_last(out);
 }
 
 /* Admin's ordinary objects: the caller's template plus WRAP/UNWRAP written out false. */

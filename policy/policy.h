@@ -239,7 +239,11 @@ int	policy_tmpl_bool(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t, CK_
 int	policy_tmpl_ulong(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t, CK_ULONG *out);
 CK_ATTRIBUTE_PTR policy_tmpl_find(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t);
 
+/* The label of a template into buf (empty when absent or not a C string). */
+void	policy_tmpl_label(CK_ATTRIBUTE_PTR tmpl, CK_ULONG n, char *buf, size_t len);
+
 const char *policy_role_name(enum policy_role r);
+const char *policy_kind_name(enum policy_kind k);	/* "master key", ... */
 int	policy_role_from_name(const char *s, enum policy_role *out);
 
 #endif

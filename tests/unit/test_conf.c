@@ -362,6 +362,45 @@ test_mutations(void)
 	free(text);
 }
 
+/* The shipped example is complete: only its placeholder PIN hashes need filling in. */
+static void
+test_shipped_example(void)
+{
+	static const char ph[] = "REPLACE: keylocker pin-hash";
+	static const char hash[] = "$scrypt$ln=10,r=8,p=1$JznkE+DD/JOG+T1U8awpwg==$"
+	    "sOb4rzEeP+mcXhvwNd+JepWfS0Z3+9svohrRShZhpdc=";
+	char path[1024], err[1024] = "", *text, *out, *p, *q;
+	struct kl_conf *c = NULL;
+	size_t len, n = 0;
+
+	snprintf(path, sizeof(path), "%s/conf/examples/keylocker.yaml", getenv("KL_SOURCE_DIR"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(text = read_fixture(path, &len));
+	/* as shipped it is refused, saying how to make a hash */
+	CU_ASSERT_NOT_EQUAL(conf_load_string(text, len, "example", &c, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "keylocker pin-hash"));
+	out = calloc(1, len * 2 + 1);
+	for (p = text, q = out; *p != '\0';) {
+		if (strncmp(p, ph, sizeof(ph) - 1) == 0) {
+			memcpy(q, hash, sizeof(hash) - 1);
+			q += sizeof(hash) - 1;
+			p += sizeof(ph) - 1;
+			n++;
+		} else {
+			*q++ = *p++;
+		}
+	}
+	CU_ASSERT_EQUAL(n, 3);
+	CU_ASSERT_EQUAL_FATAL(conf_load_string(out, strlen(out), "example", &c, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c->policy.n_clients, 3);
+	CU_ASSERT_EQUAL(c->n_sinks, 4);		/* four copies */
+	CU_ASSERT_EQUAL(c->sinks[3].type, CONF_SINK_SYSLOG);
+	CU_ASSERT_EQUAL(c->audit_fail_closed, 1);
+	conf_free(c);
+	free(out);
+	free(text);
+}
+
 void
 kl_test_register(void)
 {
@@ -376,4 +415,5 @@ kl_test_register(void)
 	kl_test_add("/conf/tree/nul_in_value", test_tree_nul_in_value);
 	kl_test_add("/conf/tree/size_limit", test_tree_size_limit);
 	kl_test_add("/conf/mutations", test_mutations);
+	kl_test_add("/conf/shipped_example", test_shipped_example);
 }

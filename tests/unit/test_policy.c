@@ -341,6 +341,8 @@ test_unwrap_result_template_is_fixed(void)
 	CU_ASSERT_EQUAL(b, CK_TRUE);
 	CU_ASSERT_EQUAL(policy_tmpl_bool(out.attrs, out.n, CKA_EXTRACTABLE, &b), 1);
 	CU_ASSERT_EQUAL(b, CK_TRUE);
+	/* SoftHSM2 refuses attributes after CKA_MODIFIABLE false: it must be last */
+	CU_ASSERT_EQUAL(out.attrs[out.n - 1].type, CKA_MODIFIABLE);
 }
 
 static void

@@ -1,0 +1,171 @@
+/*
+ * keylocker: the operator's command line.  Each verb lives in its own file;
+ * this one dispatches and holds what they share (PIN input, the module).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "common/p11client.h"
+#include "common/p11names.h"
+#include "common/util.h"
+#include "kl_paths.h"
+#include "tools/cli.h"
+
+static const struct {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*help;
+} verbs[] = {
+	{ "init", cmd_init, "create a token, master key, clients and keylocker.yaml" },
+	{ "status", cmd_status, "show backend, tokens, keys, clients and audit state" },
+	{ "pin-hash", cmd_pin_hash, "hash a client PIN for keylocker.yaml" },
+	{ "retire", cmd_retire, "retire a master key: it unwraps but no longer wraps" },
+	{ "selftest", cmd_selftest, "a wrap/unwrap round trip as a keyring client" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: keylocker VERB [OPTIONS]   (keylocker VERB --help for each)\n\n");
+	for (i = 0; i < KL_ARRAY_SIZE(verbs); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f, "\nConfiguration: $KEYLOCKER_CONF, else %s\n", KL_DEFAULT_CONF);
+}
+
+int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keylocker: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+const char *
+cli_module_path(void)
+{
+	const char *e = getenv("KEYLOCKER_MODULE");
+
+	return e != NULL && *e != '\0' ? e : KL_DEFAULT_MODULE;
+}
+
+static int
+prompt_once(const char *prompt, char *buf, size_t len)
+{
+	struct termios old, quiet;
+	int fd, echo_off = 0;
+	ssize_t n;
+	size_t got = 0;
+
+	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if (write(fd, prompt, strlen(prompt)) < 0)
+		goto out;
+	if (tcgetattr(fd, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		echo_off = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+	}
+	while (got + 1 < len && (n = read(fd, buf + got, 1)) == 1 && buf[got] != '\n')
+		got++;
+	buf[got] = '\0';
+	if (echo_off)
+		(void)tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0)
+		got = got > 0 ? got : 0;	/* the PIN was read; a lost newline is cosmetic */
+ out:
+	close(fd);
+	return got > 0 ? 0 : -1;
+}
+
+int
+cli_get_pin(const char *literal, const char *file, const char *env, const char *prompt,
+	    int confirm, struct kl_secret *out)
+{
+	char a[257], b[257], err[512];
+	const char *e;
+	int r = -1;
+
+	out->p = NULL;
+	out->len = 0;
+	if (literal != NULL)
+		return kl_secret_dup(out, literal, strlen(literal)) == 0 ? 0 : -1;
+	if (file != NULL) {
+		if (kl_read_secret_file(file, out, err, sizeof(err)) != 0) {
+			cli_fail("%s", err);
+			return -1;
+		}
+		return 0;
+	}
+	if (env != NULL && (e = getenv(env)) != NULL && *e != '\0')
+		return kl_secret_dup(out, e, strlen(e)) == 0 ? 0 : -1;
+	if (prompt_once(prompt, a, sizeof(a)) != 0) {
+		cli_fail("no PIN given and no terminal to ask on (%s)", prompt);
+		goto out;
+	}
+	if (confirm) {
+		if (prompt_once("Again: ", b, sizeof(b)) != 0 || strcmp(a, b) != 0) {
+			cli_fail("the two PINs differ");
+			goto out;
+		}
+	}
+	r = kl_secret_dup(out, a, strlen(a)) == 0 ? 0 : -1;
+ out:
+	OPENSSL_cleanse(a, sizeof(a));
+	OPENSSL_cleanse(b, sizeof(b));
+	return r;
+}
+
+int
+cli_open_module(const char *token, const struct kl_secret *pin, struct kl_p11c **out)
+{
+	char err[1024];
+	CK_RV rv;
+
+	if (kl_p11c_open(cli_module_path(), token, out, err, sizeof(err)) != 0)
+		return cli_fail("%s", err);
+	if (pin != NULL && (rv = kl_p11c_login(*out, CKU_USER, pin)) != CKR_OK) {
+		kl_p11c_close(*out);
+		*out = NULL;
+		return cli_fail("login to token %s failed: %s%s", token != NULL ? token : "",
+		    kl_ckr(rv), rv == CKR_PIN_INCORRECT ? " (wrong PIN)" :
+		    rv == CKR_PIN_LOCKED ? " (too many wrong PINs: wait for the lockout)" : "");
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("keylocker %s\n", KL_VERSION);
+		return EXIT_OK;
+	}
+	for (i = 0; i < KL_ARRAY_SIZE(verbs); i++) {
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "keylocker: unknown verb \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
