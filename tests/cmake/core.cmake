@@ -26,3 +26,11 @@ kl_add_integration(test_gate ${CMAKE_SOURCE_DIR}/tests/integration/test_gate.c L
 add_test(NAME clients COMMAND bash ${CMAKE_SOURCE_DIR}/tests/integration/clients.sh)
 set_tests_properties(clients PROPERTIES LABELS integration SKIP_RETURN_CODE 77
                      ENVIRONMENT "${KL_TEST_ENV}")
+
+# The fault-injecting lower module and the backend-recovery tests built on it.
+add_library(kl_faulty MODULE ${CMAKE_SOURCE_DIR}/tests/mock/faulty.c)
+target_link_libraries(kl_faulty PRIVATE PkgConfig::P11KIT ${CMAKE_DL_LIBS})
+set_target_properties(kl_faulty PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+kl_add_integration(test_recovery ${CMAKE_SOURCE_DIR}/tests/integration/test_recovery.c
+                   LIBS ${CMAKE_DL_LIBS})
+add_dependencies(test_recovery kl_faulty)
