@@ -233,6 +233,8 @@ parse_string(struct cursor *c, char *dst, size_t len)
 	}
 	if (expect(c, '"') != 0)
 		return -1;
+	if (n == 0)
+		return fail(c, "an empty field (keylocker leaves empty fields out)");
 	dst[n] = '\0';
 	return 0;
 }
