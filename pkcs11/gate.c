@@ -236,6 +236,15 @@ check_in(const void *p, CK_ULONG len)
 	return CKR_OK;
 }
 
+/* A signature to check: input, but invalid by its length alone [PKCS#11 2.40, C_Verify]. */
+static CK_RV
+check_sig(const void *p, CK_ULONG len)
+{
+	CK_RV rv = check_in(p, len);
+
+	return rv == CKR_DATA_LEN_RANGE ? CKR_SIGNATURE_LEN_RANGE : rv;
+}
+
 /* Two-call output: the length pointer is required, the buffer may be NULL. */
 static CK_RV
 check_out(const void *p, CK_ULONG_PTR len)
@@ -485,6 +494,29 @@ gate_C_Initialize(CK_VOID_PTR init_args)
 	return rv;
 }
 
+/* Record the logout of every client still logged in when the module finalises. */
+static void
+logout_all(struct gate *g)
+{
+	struct gate_call c;
+	size_t i;
+
+	for (i = 0; i < g->n_slots; i++) {
+		memset(&c, 0, sizeof(c));
+		c.g = g;
+		c.ref.slot = i;
+		pthread_mutex_lock(&g->lock);
+		if (g->slots[i].logged_in) {
+			c.client = &g->conf->policy.clients[g->slots[i].client];
+			c.role = c.client->role;
+			g->slots[i].logged_in = 0;
+		}
+		pthread_mutex_unlock(&g->lock);
+		if (c.client != NULL)
+			gate_audit(&c, AUDIT_LOGOUT, NULL, NULL, NULL, CKR_OK, "C_Finalize");
+	}
+}
+
 static CK_RV
 gate_C_Finalize(CK_VOID_PTR reserved)
 {
@@ -499,6 +531,8 @@ gate_C_Finalize(CK_VOID_PTR reserved)
 	}
 	gate_g = NULL;
 	pthread_mutex_unlock(&gate_init_lock);
+	/* [PKCS#11 2.40, C_Finalize] sessions end, and with them the logins */
+	logout_all(g);
 	gate_free(g, 0);
 	return CKR_OK;
 }
@@ -857,8 +891,12 @@ gate_C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULO
 	}
 	if ((rv = audit_gate(&c, "C_Login")) != CKR_OK)
 		return rv;
-	if (len == 0)
-		return CKR_PIN_INCORRECT;	/* no protected authentication path */
+	if (len == 0) {
+		/* no protected authentication path; still a failed login for the trail */
+		gate_audit(&c, AUDIT_LOGIN_FAILED, NULL, NULL, NULL, CKR_PIN_INCORRECT,
+		    "an empty PIN");
+		return CKR_PIN_INCORRECT;
+	}
 	return gate_login(&c, pin, len);
 }
 
@@ -1373,7 +1411,7 @@ gate_C_Verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR s
 	CK_RV rv;
 
 	ENTER(c, h);
-	if ((rv = check_in(data, len)) != CKR_OK || (rv = check_in(sig, siglen)) != CKR_OK)
+	if ((rv = check_in(data, len)) != CKR_OK || (rv = check_sig(sig, siglen)) != CKR_OK)
 		return rv;
 	return after(&c, token_lower(c.g->tok)->C_Verify(c.ref.lower, data, len, sig, siglen));
 }
@@ -1385,7 +1423,7 @@ gate_C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG siglen)
 	CK_RV rv;
 
 	ENTER(c, h);
-	if ((rv = check_in(sig, siglen)) != CKR_OK)
+	if ((rv = check_sig(sig, siglen)) != CKR_OK)
 		return rv;
 	return after(&c, token_lower(c.g->tok)->C_VerifyFinal(c.ref.lower, sig, siglen));
 }

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,20 @@ struct token {
 	struct session		*sessions;	/* index + 1 is the client's handle */
 	size_t			 n_sessions;	/* allocated */
 };
+
+/*
+ * Slot epochs come from one counter for the whole process and never start
+ * at 1 again: an object handle kept across C_Finalize/C_Initialize or a
+ * backend restart can never name an object made after it
+ * (tests/integration/malformed.c, getattr-previous-init).
+ */
+static atomic_uint_least32_t token_epochs;
+
+static uint32_t
+epoch_new(void)
+{
+	return (uint32_t)(atomic_fetch_add(&token_epochs, 1) + 1);
+}
 
 int
 token_rv_lost(CK_RV rv)
@@ -152,7 +167,7 @@ token_open(const struct kl_conf *conf, token_event_fn cb, void *cb_arg, struct t
 	tok->n_slots = conf->n_tokens;
 	for (i = 0; i < tok->n_slots; i++) {
 		tok->slots[i].conf = &conf->tokens[i];
-		tok->slots[i].epoch = 1;
+		tok->slots[i].epoch = epoch_new();
 	}
 	/* the backend reads these at load or C_Initialize (SOFTHSM2_CONF) */
 	for (i = 0; i < conf->n_env; i++) {
@@ -560,7 +575,7 @@ backend_reinit(struct token *tok)
 
 	pthread_mutex_lock(&tok->lock);
 	for (i = 0; i < tok->n_slots; i++) {
-		tok->slots[i].epoch++;
+		tok->slots[i].epoch = epoch_new();
 		tok->slots[i].present = 0;
 		tok->slots[i].has_internal = 0;
 	}
@@ -598,7 +613,7 @@ token_session_recover(struct token *tok, CK_SESSION_HANDLE h, CK_RV rv)
 	sl = &tok->slots[slot];
 	if (sl->epoch == seen) {
 		/* the first to notice: every handle of this epoch is void now */
-		sl->epoch++;
+		sl->epoch = epoch_new();
 		sl->present = 0;
 		sl->has_internal = 0;
 		noticed = 1;
