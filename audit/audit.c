@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -761,9 +762,10 @@ audit_open(const struct kl_conf *conf, audit_sign_fn sign, void *sign_arg,
 	struct audit_event ev;
 	struct sink *ref;
 	char torn_note[256] = "";
+	sigset_t all, old_mask;
 	size_t i, torn, ref_torn = 0;
 	off_t size;
-	int r = -1;
+	int r = -1, rc;
 
 	*out = NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL ||
@@ -801,7 +803,6 @@ audit_open(const struct kl_conf *conf, audit_sign_fn sign, void *sign_arg,
 			    conf->sinks[i].path);
 		}
 	}
-	a->sinks_failed = count_failed(a);
 
 	/* continue the chain; close torn tails; bring lagging sinks level */
 	if ((ref = reference(a)) != NULL) {
@@ -843,9 +844,21 @@ audit_open(const struct kl_conf *conf, audit_sign_fn sign, void *sign_arg,
 		snprintf(err, errlen, "no audit file can be opened (fail-closed)");
 		goto out;
 	}
+	/* after catch-up, which may fail a sink too */
+	a->sinks_failed = count_failed(a);
 	a->checkpoint_ms = a->sync_ms = kl_monotonic_ms();
 	a->running = 1;
-	if (pthread_create(&a->thread, NULL, writer, a) != 0) {
+	/*
+	 * The writer must never take the host's signals: a thread inherits
+	 * the creator's mask, and mysqld loads its keyring before it blocks
+	 * SIGTERM for its signal thread, so an unblocked writer received
+	 * SIGTERM and the default action killed mysqld without a shutdown.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old_mask);
+	rc = pthread_create(&a->thread, NULL, writer, a);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	if (rc != 0) {
 		snprintf(err, errlen, "audit: cannot start the writer thread");
 		a->running = 0;
 		goto out;
@@ -855,6 +868,14 @@ audit_open(const struct kl_conf *conf, audit_sign_fn sign, void *sign_arg,
 	ev.op = torn_note[0] != '\0' ? AUDIT_RESUME : AUDIT_START;
 	ev.detail = torn_note[0] != '\0' ? torn_note : NULL;
 	audit_emit(a, &ev);
+	if (a->sinks_failed > 0) {
+		/* the trail says so itself, not only the diagnostic log */
+		snprintf(torn_note, sizeof(torn_note), "%zu of %zu audit sinks failing at start",
+		    a->sinks_failed, a->n_sinks);
+		ev.op = AUDIT_SINK_FAILED;
+		ev.detail = torn_note;
+		audit_emit(a, &ev);
+	}
 	*out = a;
 	a = NULL;
 	r = 0;

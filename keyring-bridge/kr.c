@@ -16,11 +16,14 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -471,6 +474,7 @@ kr_meta_free(struct kr_meta *m, size_t n)
 	for (i = 0; i < n; i++) {
 		free(m[i].data_id);
 		free(m[i].auth_id);
+		free(m[i].master_key);
 	}
 	free(m);
 }
@@ -496,7 +500,9 @@ kr_list(struct kr *kr, struct kr_meta **out, size_t *n)
 	for (i = 0; i < count; i++) {
 		e = kr_set_entry(kr->set, i);
 		if ((m[i].data_id = strdup(e->data_id)) == NULL ||
-		    (m[i].auth_id = strdup(e->auth_id)) == NULL) {
+		    (m[i].auth_id = strdup(e->auth_id)) == NULL ||
+		    (m[i].master_key = strdup(kr_set_mkey_get(kr->set, e->mkey)->label)) ==
+		    NULL) {
 			r = kr_fail(kr, KR_E_INTERNAL, "out of memory listing %zu entries",
 			    count);
 			goto out;
@@ -511,6 +517,544 @@ kr_list(struct kr *kr, struct kr_meta **out, size_t *n)
  out:
 	pthread_mutex_unlock(&kr->lock);
 	kr_meta_free(m, count);
+	return r;
+}
+
+/* ---- maintenance: verify, rewrap, backup, restore ---- */
+
+static int
+mkey_eq(const struct kr_mkey *a, const struct kr_mkey *b)
+{
+	return strcmp(a->label, b->label) == 0 && a->id_len == b->id_len &&
+	    (a->id_len == 0 || memcmp(a->id, b->id, a->id_len) == 0);
+}
+
+/* Unwrap-check every entry of set in the token; counts into rep. */
+static void
+verify_set_inlock(struct kr *kr, const struct kr_set *set, const char *phase,
+    kr_progress_fn progress, kr_bad_fn bad, void *ctx, struct kr_report *rep)
+{
+	struct kr_entry *e;
+	char err[512];
+	size_t i, n = kr_set_count(set);
+
+	for (i = 0; i < n; i++) {
+		e = kr_set_entry(set, i);
+		if (kr_p11_check(kr->p11, kr_set_mkey_get(set, e->mkey), e->data_id, e->blob,
+		    e->blob_len, e->data_len, err, sizeof(err)) == 0) {
+			rep->ok++;
+		} else {
+			rep->failed++;
+			if (bad != NULL)
+				bad(ctx, e->data_id, e->auth_id, err);
+		}
+		if (progress != NULL)
+			progress(ctx, phase, i + 1, n);
+	}
+}
+
+int
+kr_verify(struct kr *kr, kr_progress_fn progress, kr_bad_fn bad, void *ctx,
+    struct kr_report *rep)
+{
+	struct kr_set *set = NULL;
+	unsigned char dg[KR_STORE_DIGEST_LEN];
+	char err[512];
+	int r, exists = 0;
+
+	return_val_if_fail(kr != NULL && rep != NULL, KR_E_INVALID);
+	memset(rep, 0, sizeof(*rep));
+	tl_error[0] = '\0';
+	pthread_mutex_lock(&kr->lock);
+	if ((r = kr_store_load(kr->path, &kr->mac, &set, &exists, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	rep->generation = kr_set_generation(set);
+	rep->entries = kr_set_count(set);
+	verify_set_inlock(kr, set, "verify", progress, bad, ctx, rep);
+	r = rep->failed == 0 ? 0 : kr_fail(kr, KR_E_STORE, "%zu of the %zu entries of "
+	    "keyring store %s did not unwrap", rep->failed, rep->entries, kr->path);
+ out:
+	pthread_mutex_unlock(&kr->lock);
+	kr_set_free(set);
+	return r;
+}
+
+/* A copy of src for dst (mkey index di of dst), with blob (NULL: src's). */
+static int
+copy_entry(struct kr_set *dst, const struct kr_entry *src, const unsigned char *blob,
+    uint16_t di)
+{
+	struct kr_entry *e;
+
+	if ((e = kr_entry_new(src->data_id, src->auth_id, src->type, src->data_len,
+	    blob != NULL ? blob : src->blob, src->blob_len, di)) == NULL)
+		return KR_E_INTERNAL;
+	kr_set_insert(dst, e);		/* reserved by the caller */
+	return 0;
+}
+
+/* Re-wrap e (of set) under to into dst. */
+static int
+rewrap_into_inlock(struct kr *kr, const struct kr_set *set, const struct kr_entry *e,
+    const struct kr_mkey *to, struct kr_set *dst, uint16_t di)
+{
+	unsigned char *blob = NULL;
+	char err[512], name[400];
+	int r;
+
+	entry_name(e->data_id, e->auth_id, name, sizeof(name));
+	if ((r = kr_p11_rewrap(kr->p11, kr_set_mkey_get(set, e->mkey), to, e->data_id,
+	    e->blob, e->blob_len, e->data_len, &blob, err, sizeof(err))) != 0)
+		return kr_fail(kr, r, "cannot re-wrap keyring entry %s under master key "
+		    "'%s': %s; nothing was written", name, to->label, err);
+	r = copy_entry(dst, e, blob, di);
+	free(blob);
+	if (r != 0)
+		return kr_fail(kr, r, "out of memory re-wrapping %s", name);
+	return 0;
+}
+
+/*
+ * With the file lock held: the store as it is on disk now.  *base is
+ * kr->set when the file did not change since it was loaded, else a newer
+ * generation in *fresh (owned by the caller; dg gets its MAC input).
+ * *gone: the file vanished.
+ */
+static int
+current_inlock(struct kr *kr, struct kr_set **base, struct kr_set **fresh, int *gone,
+    unsigned char dg[KR_STORE_DIGEST_LEN])
+{
+	unsigned char *buf = NULL;
+	char err[512];
+	size_t len = 0;
+	int exists = 0, r;
+
+	*base = kr->set;
+	*fresh = NULL;
+	*gone = 0;
+	if ((r = kr_store_read(kr->path, &buf, &len, &exists, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	if (!exists) {
+		*gone = kr->on_disk;
+		r = 0;
+		goto out;
+	}
+	if (kr->on_disk && len >= KR_STORE_MAC_LEN &&
+	    kr_store_digest(buf, len - KR_STORE_MAC_LEN, dg) == 0 &&
+	    CRYPTO_memcmp(dg, kr->digest, KR_STORE_DIGEST_LEN) == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((r = kr_store_parse(buf, len, kr->path, &kr->mac, fresh, dg,
+	    err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s (changed on disk since it was loaded); nothing was "
+		    "written", err);
+		goto out;
+	}
+	if (kr_set_generation(*fresh) <= kr_set_generation(kr->set)) {
+		r = kr_fail(kr, KR_E_STORE, "keyring store %s went back from generation "
+		    "%llu to %llu while it was being worked on (restored from an older "
+		    "copy?); nothing was written", kr->path,
+		    (unsigned long long)kr_set_generation(kr->set),
+		    (unsigned long long)kr_set_generation(*fresh));
+		kr_set_free(*fresh);
+		*fresh = NULL;
+		goto out;
+	}
+	*base = *fresh;
+	r = 0;
+ out:
+	free(buf);
+	return r;
+}
+
+/* kr->set := set, just written as generation gen with MAC input dg. */
+static void
+install_set_inlock(struct kr *kr, struct kr_set *set, uint64_t gen,
+    const unsigned char dg[KR_STORE_DIGEST_LEN])
+{
+	kr_set_set_generation(set, gen);
+	kr_set_free(kr->set);		/* wipes the cache */
+	kr->set = set;
+	kr->cached = 0;
+	memcpy(kr->digest, dg, KR_STORE_DIGEST_LEN);
+	kr->on_disk = 1;
+}
+
+int
+kr_rewrap(struct kr *kr, const char *new_master, kr_progress_fn progress, void *ctx,
+    struct kr_report *rep)
+{
+	struct kr_set *nset = NULL, *fresh = NULL, *final = NULL, *base;
+	const struct kr_entry *e, *n, *o;
+	struct kr_mkey to;
+	unsigned char dg[KR_STORE_DIGEST_LEN], fdg[KR_STORE_DIGEST_LEN];
+	char err[512];
+	uint16_t ni, fi;
+	uint64_t gen;
+	size_t i, count;
+	int r, lockfd = -1, gone = 0;
+
+	return_val_if_fail(kr != NULL && new_master != NULL && rep != NULL, KR_E_INVALID);
+	memset(rep, 0, sizeof(*rep));
+	tl_error[0] = '\0';
+	pthread_mutex_lock(&kr->lock);
+	if (kr->read_only) {
+		r = kr_fail(kr, KR_E_READ_ONLY, "keyring store %s is read-only", kr->path);
+		goto out;
+	}
+	if ((r = kr_p11_find_mkey(kr->p11, new_master, &to, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "cannot use the new master key: %s", err);
+		goto out;
+	}
+
+	/* 1. the token work, without the store lock: the server keeps writing */
+	count = kr_set_count(kr->set);
+	if ((nset = kr_set_new()) == NULL || kr_set_reserve(nset, count) != 0 ||
+	    kr_set_mkey(nset, to.label, to.id, to.id_len, &ni) != 0) {
+		r = kr_fail(kr, KR_E_INTERNAL, "out of memory for %zu entries", count);
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		e = kr_set_entry(kr->set, i);
+		if (mkey_eq(kr_set_mkey_get(kr->set, e->mkey), &to)) {
+			rep->skipped++;
+		} else {
+			if ((r = rewrap_into_inlock(kr, kr->set, e, &to, nset, ni)) != 0)
+				goto out;
+			CRASH_POINT("rewrap-entry");
+		}
+		if (progress != NULL)
+			progress(ctx, "rewrap", i + 1, count);
+	}
+
+	/* 2. under the lock: what another writer changed meanwhile, then one write */
+	if ((r = kr_store_lock(kr->path, &lockfd, LOCK_TIMEOUT_MS, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s; nothing was written", err);
+		goto out;
+	}
+	CRASH_POINT("rewrap-locked");
+	if ((r = current_inlock(kr, &base, &fresh, &gone, fdg)) != 0)
+		goto out;
+	if (gone) {
+		r = kr_fail(kr, KR_E_STORE, "keyring store %s disappeared while it was "
+		    "being re-wrapped; nothing was written: find out what removed it",
+		    kr->path);
+		goto out;
+	}
+	count = kr_set_count(base);
+	rep->entries = count;
+	rep->generation = kr_set_generation(base);
+	if ((final = kr_set_new()) == NULL || kr_set_reserve(final, count) != 0 ||
+	    kr_set_mkey(final, to.label, to.id, to.id_len, &fi) != 0) {
+		r = kr_fail(kr, KR_E_INTERNAL, "out of memory for %zu entries", count);
+		goto out;
+	}
+	rep->skipped = 0;
+	for (i = 0; i < count; i++) {
+		const struct kr_mkey *bm;
+
+		e = kr_set_entry(base, i);
+		bm = kr_set_mkey_get(base, e->mkey);
+		if (mkey_eq(bm, &to)) {
+			rep->skipped++;
+			r = copy_entry(final, e, NULL, fi);
+		} else if ((n = kr_set_find(nset, e->data_id, e->auth_id)) != NULL &&
+		    (o = kr_set_find(kr->set, e->data_id, e->auth_id)) != NULL &&
+		    o->blob_len == e->blob_len && memcmp(o->blob, e->blob, e->blob_len) == 0 &&
+		    mkey_eq(kr_set_mkey_get(kr->set, o->mkey), bm)) {
+			rep->ok++;
+			r = copy_entry(final, e, n->blob, fi);
+		} else {
+			/* new or changed since phase 1: re-wrap it now */
+			if ((r = rewrap_into_inlock(kr, base, e, &to, final, fi)) != 0)
+				goto out;
+			rep->ok++;
+			rep->late++;
+		}
+		if (r != 0) {
+			r = kr_fail(kr, r, "out of memory re-wrapping %zu entries", count);
+			goto out;
+		}
+	}
+	if (rep->ok == 0) {
+		/* everything is under the new key already: nothing to write */
+		if (fresh != NULL) {
+			adopt_set_inlock(kr, fresh);
+			fresh = NULL;
+			memcpy(kr->digest, fdg, sizeof(fdg));
+			kr->on_disk = 1;
+		}
+		r = 0;
+		goto out;
+	}
+	gen = kr_set_generation(base) + 1;
+	if ((r = kr_store_commit(kr->path, final, gen, NULL, NULL, &kr->mac, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	CRASH_POINT("committed");
+	install_set_inlock(kr, final, gen, dg);
+	final = NULL;
+	rep->generation = gen;
+	r = 0;
+ out:
+	kr_store_unlock(lockfd);
+	pthread_mutex_unlock(&kr->lock);
+	kr_set_free(nset);
+	kr_set_free(fresh);
+	kr_set_free(final);
+	return r;
+}
+
+/* write(2) all of it. */
+static int
+write_full(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * buf into a new file dest (never over an existing one): dest.tmp, fsync,
+ * link to dest, unlink the temp, fsync the directory.
+ */
+static int
+write_new_file(struct kr *kr, const char *dest, const unsigned char *buf, size_t len)
+{
+	char tmp[4200];
+	int fd = -1, r = KR_E_STORE;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", dest) >= sizeof(tmp))
+		return kr_fail(kr, KR_E_INVALID, "path %.200s... is too long", dest);
+	if (access(dest, F_OK) == 0)
+		return kr_fail(kr, KR_E_EXISTS, "%s exists: not overwriting it", dest);
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		r = kr_fail(kr, KR_E_STORE, "cannot create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (write_full(fd, buf, len) != 0 || fsync(fd) != 0) {
+		r = kr_fail(kr, KR_E_STORE, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		r = kr_fail(kr, KR_E_STORE, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (link(tmp, dest) != 0) {
+		r = kr_fail(kr, errno == EEXIST ? KR_E_EXISTS : KR_E_STORE, "cannot create "
+		    "%s: %s", dest, strerror(errno));
+		goto out;
+	}
+	if (kl_fsync_parent_dir(dest) != 0) {
+		r = kr_fail(kr, KR_E_STORE, "wrote %s but cannot fsync its directory: %s",
+		    dest, strerror(errno));
+		goto out;
+	}
+	r = 0;
+ out:
+	if (fd >= 0)
+		close(fd);
+	(void)unlink(tmp);
+	return r;
+}
+
+int
+kr_backup(struct kr *kr, const char *dest, struct kr_report *rep)
+{
+	struct kr_set *set = NULL, *again = NULL;
+	unsigned char *buf = NULL, *back = NULL, dg[KR_STORE_DIGEST_LEN];
+	char err[512];
+	size_t len = 0, blen = 0;
+	int r, exists = 0, lockfd = -1;
+
+	return_val_if_fail(kr != NULL && dest != NULL && rep != NULL, KR_E_INVALID);
+	memset(rep, 0, sizeof(*rep));
+	tl_error[0] = '\0';
+	pthread_mutex_lock(&kr->lock);
+	if ((r = kr_store_lock(kr->path, &lockfd, LOCK_TIMEOUT_MS, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	if ((r = kr_store_read(kr->path, &buf, &len, &exists, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	if (!exists) {
+		r = kr_fail(kr, KR_E_MISSING, "keyring store %s does not exist: nothing to "
+		    "back up", kr->path);
+		goto out;
+	}
+	if ((r = kr_store_parse(buf, len, kr->path, &kr->mac, &set, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s; not backing up a store that does not verify", err);
+		goto out;
+	}
+	if ((r = write_new_file(kr, dest, buf, len)) != 0)
+		goto out;
+	kr_store_unlock(lockfd);
+	lockfd = -1;
+	/* read back what is on disk now, and check it as a store */
+	if ((r = kr_store_read(dest, &back, &blen, &exists, err, sizeof(err))) != 0 ||
+	    !exists || blen != len || memcmp(back, buf, len) != 0 ||
+	    (r = kr_store_parse(back, blen, dest, &kr->mac, &again, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, KR_E_STORE, "backup %s does not read back as written%s%s",
+		    dest, r != 0 ? ": " : "", r != 0 ? err : "");
+		goto out;
+	}
+	rep->generation = kr_set_generation(again);
+	rep->entries = kr_set_count(again);
+	r = 0;
+ out:
+	kr_store_unlock(lockfd);
+	pthread_mutex_unlock(&kr->lock);
+	kr_set_free(set);
+	kr_set_free(again);
+	free(buf);
+	free(back);
+	return r;
+}
+
+int
+kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
+    kr_bad_fn bad, void *ctx, struct kr_report *rep)
+{
+	struct kr_set *bset = NULL, *cur = NULL;
+	const struct kr_entry *c, *b;
+	unsigned char *buf = NULL, *cbuf = NULL, dg[KR_STORE_DIGEST_LEN];
+	char err[512], prev[4200], first[400] = "";
+	size_t len = 0, clen = 0, i;
+	uint64_t gen, pgen;
+	int r, exists = 0, lockfd = -1;
+
+	return_val_if_fail(kr != NULL && src != NULL && rep != NULL, KR_E_INVALID);
+	memset(rep, 0, sizeof(*rep));
+	tl_error[0] = '\0';
+	pthread_mutex_lock(&kr->lock);
+	if (kr->read_only) {
+		r = kr_fail(kr, KR_E_READ_ONLY, "keyring store %s is read-only", kr->path);
+		goto out;
+	}
+	/* 1. the backup: this token's MAC, and every entry unwraps here */
+	if ((r = kr_store_read(src, &buf, &len, &exists, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	if (!exists) {
+		r = kr_fail(kr, KR_E_MISSING, "backup %s does not exist", src);
+		goto out;
+	}
+	if ((r = kr_store_parse(buf, len, src, &kr->mac, &bset, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s; a backup made for another token or MAC key, or a "
+		    "modified one, is never installed", err);
+		goto out;
+	}
+	rep->entries = kr_set_count(bset);
+	verify_set_inlock(kr, bset, "restore-verify", progress, bad, ctx, rep);
+	if (rep->failed > 0) {
+		r = kr_fail(kr, KR_E_STORE, "%zu of the %zu entries of backup %s do not "
+		    "unwrap with this token; nothing was installed", rep->failed,
+		    rep->entries, src);
+		goto out;
+	}
+
+	/* 2. under the lock: what the current store would lose */
+	if ((r = kr_store_lock(kr->path, &lockfd, LOCK_TIMEOUT_MS, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	if ((r = kr_store_read(kr->path, &cbuf, &clen, &exists, err, sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	gen = kr_set_generation(bset);
+	if (exists && kr_store_peek_generation(kr->path, &pgen) == 0 && pgen > gen)
+		gen = pgen;
+	snprintf(prev, sizeof(prev), "%s.prev", kr->path);
+	if (kr_store_peek_generation(prev, &pgen) == 0 && pgen > gen)
+		gen = pgen;
+	if (kr_set_generation(kr->set) > gen)
+		gen = kr_set_generation(kr->set);
+	if (exists && kr_store_parse(cbuf, clen, kr->path, &kr->mac, &cur, dg, err,
+	    sizeof(err)) == 0) {
+		for (i = 0; i < kr_set_count(cur); i++) {
+			c = kr_set_entry(cur, i);
+			b = kr_set_find(bset, c->data_id, c->auth_id);
+			if (b != NULL && b->blob_len == c->blob_len &&
+			    memcmp(b->blob, c->blob, c->blob_len) == 0)
+				continue;
+			/*
+			 * RFC 5649 is deterministic: under the same key another blob
+			 * is another secret.  Under another key (a rewrap since) it
+			 * cannot be told without the cleartext: counted as kept.
+			 */
+			if (b != NULL && b->data_len == c->data_len &&
+			    !mkey_eq(kr_set_mkey_get(bset, b->mkey), kr_set_mkey_get(cur, c->mkey)))
+				continue;
+			if (rep->lost++ == 0)
+				entry_name(c->data_id, c->auth_id, first, sizeof(first));
+		}
+	} else if (exists) {
+		kl_warn("the current keyring store does not verify (%s): replacing it", err);
+	}
+	if (rep->lost > 0 && !force) {
+		r = kr_fail(kr, KR_E_EXISTS, "the current keyring store %s holds %zu "
+		    "entr%s that backup %s lacks or holds differently (first: %s); "
+		    "installing it would lose %s: nothing was installed (forcing it, "
+		    "keylocker keyring restore --force, installs it anyway)", kr->path, rep->lost, rep->lost == 1 ? "y" : "ies", src, first,
+		    rep->lost == 1 ? "that key" : "those keys");
+		goto out;
+	}
+	/* 3. keep the current store where no later write recycles it */
+	if (exists) {
+		uint64_t cg = 0;
+
+		(void)kr_store_peek_generation(kr->path, &cg);
+		snprintf(rep->saved, sizeof(rep->saved), "%s.pre-restore-%llu", kr->path,
+		    (unsigned long long)cg);
+		if (access(rep->saved, F_OK) != 0 &&
+		    (r = write_new_file(kr, rep->saved, cbuf, clen)) != 0)
+			goto out;
+	}
+	/* 4. the backup's entries as the newest generation */
+	gen++;
+	if ((r = kr_store_commit(kr->path, bset, gen, NULL, NULL, &kr->mac, dg, err,
+	    sizeof(err))) != 0) {
+		r = kr_fail(kr, r, "%s", err);
+		goto out;
+	}
+	install_set_inlock(kr, bset, gen, dg);
+	bset = NULL;
+	rep->generation = gen;
+	r = 0;
+ out:
+	kr_store_unlock(lockfd);
+	pthread_mutex_unlock(&kr->lock);
+	kr_set_free(bset);
+	kr_set_free(cur);
+	free(buf);
+	free(cbuf);
 	return r;
 }
 

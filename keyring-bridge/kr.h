@@ -54,6 +54,7 @@ struct kr_meta {
 	char	*auth_id;	/* "" for internal keys */
 	char	 type[KR_TYPE_MAX + 1];
 	size_t	 data_len;
+	char	*master_key;	/* label of the master key that wrapped it (kr_list) */
 };
 
 struct kr_status {
@@ -96,6 +97,69 @@ int	kr_remove(struct kr *kr, const char *data_id, const char *auth_id);
 /* A snapshot of every entry's metadata, in store order; free with kr_meta_free. */
 int	kr_list(struct kr *kr, struct kr_meta **out, size_t *n);
 void	kr_meta_free(struct kr_meta *m, size_t n);
+
+/*
+ * Maintenance for `keylocker keyring` (long calls: every entry costs token
+ * calls).  progress (may be NULL) is called after each entry with the
+ * entries done so far; bad (may be NULL) names each entry that fails.
+ */
+typedef void (*kr_progress_fn)(void *ctx, const char *phase, size_t done, size_t total);
+typedef void (*kr_bad_fn)(void *ctx, const char *data_id, const char *auth_id,
+		const char *why);
+
+struct kr_report {
+	uint64_t generation;	/* of the store checked or written */
+	size_t	 entries;
+	size_t	 ok;		/* verify: unwrapped; rewrap: re-wrapped */
+	size_t	 failed;	/* verify: did not unwrap */
+	size_t	 skipped;	/* rewrap: already under the new key */
+	size_t	 late;		/* rewrap: changed by another writer meanwhile, re-wrapped under the lock */
+	size_t	 lost;		/* restore: current entries absent from the backup or different there */
+	char	 saved[4096];	/* restore: where the replaced store was copied ("" if none) */
+};
+
+/*
+ * Re-read the store file (MAC checked) and unwrap every entry in the token
+ * as a sensitive session secret, checking its length; no value leaves the
+ * token.  KR_E_STORE when any entry failed (each one reported to bad).
+ */
+int	kr_verify(struct kr *kr, kr_progress_fn progress, kr_bad_fn bad, void *ctx,
+		  struct kr_report *rep) __attribute__((warn_unused_result));
+
+/*
+ * Re-wrap every entry under the master key labelled new_master, inside the
+ * token (unwrap to a sensitive session secret, wrap, destroy: no cleartext
+ * leaves it), then write the store once, crash-safely: after a crash every
+ * entry is under its old key or every entry under the new one.  The token
+ * work runs without the store lock (the server keeps writing); under the
+ * lock, entries another writer changed meanwhile are re-wrapped too.
+ * Entries already under new_master are kept as they are, so a re-run after
+ * a failure or crash finishes the job.  Other calls on kr wait meanwhile.
+ */
+int	kr_rewrap(struct kr *kr, const char *new_master, kr_progress_fn progress, void *ctx,
+		  struct kr_report *rep) __attribute__((warn_unused_result));
+
+/*
+ * Copy the store, under its lock, to dest (created 0600, never over an
+ * existing file), fsync it and its directory, read it back and check its
+ * MAC.  A missing store is KR_E_MISSING.
+ */
+int	kr_backup(struct kr *kr, const char *dest, struct kr_report *rep)
+	__attribute__((warn_unused_result));
+
+/*
+ * Install the backup src as the store: its MAC must verify with this
+ * token's MAC key and every entry must unwrap (as kr_verify); then, under
+ * the store lock, the current store is copied to <path>.pre-restore-<gen>
+ * and the backup's entries are written as a new generation (newer than
+ * both, so writers accept it; the current one becomes <path>.prev).
+ * Refused (KR_E_EXISTS) when a current entry is missing from the backup or
+ * differs there, unless force.  It does not know whether a server holds the
+ * keyring open: the caller must make sure none does.
+ */
+int	kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
+		   kr_bad_fn bad, void *ctx, struct kr_report *rep)
+	__attribute__((warn_unused_result));
 
 void	kr_get_status(struct kr *kr, struct kr_status *st);
 /* The last error as a sentence ("" when none); valid until the next call. */

@@ -65,6 +65,29 @@ int	kr_p11_unwrap(struct kr_p11 *p, const struct kr_mkey *mk, const char *label,
 	    const unsigned char *blob, size_t blob_len, size_t data_len,
 	    struct kl_secret *out, char *err, size_t errlen);
 
+/*
+ * The identity (label, CKA_ID) of the one secret key labelled label, for
+ * kr_p11_rewrap's target; its handle is remembered for later calls.
+ */
+int	kr_p11_find_mkey(struct kr_p11 *p, const char *label, struct kr_mkey *out,
+	    char *err, size_t errlen);
+/*
+ * Inside the token: unwrap blob with master key from into a sensitive,
+ * extractable session secret, wrap that with master key to, destroy it.
+ * No value is read out.  *out (blob_len bytes, malloc()ed) is the new blob.
+ */
+int	kr_p11_rewrap(struct kr_p11 *p, const struct kr_mkey *from, const struct kr_mkey *to,
+	    const char *label, const unsigned char *blob, size_t blob_len, size_t data_len,
+	    unsigned char **out, char *err, size_t errlen);
+/*
+ * Inside the token: unwrap blob with mk into a sensitive session secret,
+ * check its CKA_VALUE_LEN against data_len (or data_len padded to 8, see
+ * kr_p11.c), destroy it.  No value is read out.
+ */
+int	kr_p11_check(struct kr_p11 *p, const struct kr_mkey *mk, const char *label,
+	    const unsigned char *blob, size_t blob_len, size_t data_len,
+	    char *err, size_t errlen);
+
 /* The store MAC (struct kr_mac_ops): CKM_SHA256_HMAC over a 32-byte digest. */
 int	kr_p11_mac_sign(void *p, const unsigned char digest[KR_STORE_DIGEST_LEN],
 	    unsigned char mac[KR_STORE_MAC_LEN], char *err, size_t errlen);

@@ -208,6 +208,12 @@ gate_login(struct gate_call *c, const unsigned char *pin, CK_ULONG len)
 		rv = gs->client == match ? CKR_USER_ALREADY_LOGGED_IN :
 		    CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 		pthread_mutex_unlock(&g->lock);
+		/* the right PIN, refused all the same: the trail names the client */
+		ev.op = AUDIT_LOGIN_FAILED;
+		ev.client = pol->clients[match].name;
+		ev.role = policy_role_name(pol->clients[match].role);
+		ev.rv = rv;
+		audit_emit(g->audit, &ev);
 		return rv;
 	}
 	gs->logged_in = 1;

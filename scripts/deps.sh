@@ -10,6 +10,7 @@ packages=(
 	softhsm2 opensc p11-kit gnutls-bin        # the token and real PKCS#11 clients
 	clang libclang-rt-14-dev                  # libFuzzer, sanitizers
 	debootstrap e2fsprogs util-linux procps   # the MySQL sandbox, chattr, runuser
+	rsyslog                                   # the audit trail's central-copy test
 	ca-certificates
 )
 

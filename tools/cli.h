@@ -14,6 +14,9 @@ int	cmd_status(int argc, char **argv);
 int	cmd_pin_hash(int argc, char **argv);
 int	cmd_retire(int argc, char **argv);
 int	cmd_selftest(int argc, char **argv);
+int	cmd_keyring(int argc, char **argv);	/* cmd_keyring.c, with the bridge */
+int	cmd_mysql(int argc, char **argv);	/* cmd_mysql.c */
+int	cmd_audit(int argc, char **argv);	/* cmd_audit.c: verify, tail */
 
 /* Exit statuses. */
 #define EXIT_OK		0

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "audit/verify.h"
 #include "common/p11client.h"
 #include "common/p11names.h"
 #include "common/util.h"
@@ -136,6 +137,17 @@ print_audit(const struct kl_conf *conf)
 		if (fgets(line, sizeof(line), f) != NULL)
 			printf("  durable %s", line);
 		fclose(f);
+	}
+	/* a failing sink is recorded in the ones that work: the latest such record */
+	for (i = 0; i < conf->n_sinks; i++) {
+		int r;
+
+		if (conf->sinks[i].type != CONF_SINK_FILE ||
+		    (r = audit_last_sink_event(conf->sinks[i].path, line, sizeof(line))) < 0)
+			continue;
+		if (r == 1)
+			printf("  sinks   last %s\n", line);
+		break;
 	}
 }
 

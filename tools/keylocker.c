@@ -29,6 +29,11 @@ static const struct {
 	{ "pin-hash", cmd_pin_hash, "hash a client PIN for keylocker.yaml" },
 	{ "retire", cmd_retire, "retire a master key: it unwraps but no longer wraps" },
 	{ "selftest", cmd_selftest, "a wrap/unwrap round trip as a keyring client" },
+#ifdef KL_HAVE_KEYRING
+	{ "keyring", cmd_keyring, "list, verify, back up, restore or re-wrap the MySQL keyring" },
+#endif
+	{ "mysql", cmd_mysql, "wire a MySQL server to component_keyring_pkcs11" },
+	{ "audit", cmd_audit, "verify the audit trail, or show its last records" },
 };
 
 static void
