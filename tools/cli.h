@@ -3,6 +3,7 @@
 #define KL_CLI_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/secret.h"
 
@@ -36,6 +37,8 @@ int	cli_get_pin(const char *literal, const char *file, const char *env,
 
 /* The keylocker module to load: $KEYLOCKER_MODULE, else the installed one. */
 const char *cli_module_path(void);
+/* Root only: become uid/gid for good (and say so on stderr, with why). */
+int	cli_become(uid_t uid, gid_t gid, const char *why);
 
 /* Open the keylocker module on the configured token and log in with pin (may be NULL). */
 int	cli_open_module(const char *token, const struct kl_secret *pin, struct kl_p11c **out);

@@ -8,14 +8,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <dlfcn.h>
+#include <linux/fs.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -44,6 +47,7 @@ struct init_opts {
 	int		 append_only;
 	int		 syslog;		/* -1: if /dev/log exists */
 	int		 quiet;
+	const char	*owner;		/* --owner: the files and token become this user's */
 };
 
 static void
@@ -55,9 +59,13 @@ init_usage(FILE *f)
 	    "                      [--auditor-pin PIN | --auditor-pin-file F]\n"
 	    "                      [--master-key LABEL] [--token LABEL] [--pin-cost N]\n"
 	    "                      [--audit-file PATH]... [--no-append-only] [--no-syslog]\n"
+	    "                      [--owner USER]\n"
 	    "Creates DIR/keylocker.yaml, a SoftHSM2 token under DIR, the master key\n"
 	    "(default keylocker-master), the store MAC key and the audit key, and\n"
-	    "DIR/keyring.pin for the MySQL component.  PINs not given are asked for.\n");
+	    "DIR/keyring.pin for the MySQL component.  PINs not given are asked for.\n"
+	    "--owner USER (as root): everything is created as USER, the account that\n"
+	    "loads the module (mysql for a server in the embedded mode); the audit\n"
+	    "files are made append-only by root first.\n");
 }
 
 /* n random bytes as hex into out (2n+1). */
@@ -258,6 +266,57 @@ gen_key(struct kl_p11c *c, const char *label, int master)
 	return 0;
 }
 
+/*
+ * --owner: as root, create DIR and every audit file for the owner (the audit
+ * files append-only now, which the owner could not do), then become the
+ * owner for good; the rest of init makes the token and files as them.
+ */
+static int
+init_as_owner(struct init_opts *o)
+{
+	struct passwd *pw;
+	char dir[PATH_MAX], *slash;
+	size_t i;
+	int fd, flags;
+
+	if (geteuid() != 0)
+		return cli_fail("--owner %s needs root", o->owner);
+	if ((pw = getpwnam(o->owner)) == NULL)
+		return cli_fail("--owner %s: no such user", o->owner);
+	if (pw->pw_uid == 0)
+		return 0;
+	if ((mkdir(o->dir, 0700) != 0 && errno != EEXIST) ||
+	    chown(o->dir, pw->pw_uid, pw->pw_gid) != 0)
+		return cli_fail("cannot create %s for %s: %s", o->dir, o->owner, strerror(errno));
+	for (i = 0; i < o->n_audit_files; i++) {
+		kl_strlcpy(dir, o->audit_files[i], sizeof(dir));
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) == 0 && chown(dir, pw->pw_uid, pw->pw_gid) != 0)
+				return cli_fail("cannot give %s to %s: %s", dir, o->owner,
+				    strerror(errno));
+		}
+		fd = open(o->audit_files[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (fd < 0 || fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+			cli_fail("cannot create the audit file %s for %s: %s",
+			    o->audit_files[i], o->owner, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return EXIT_FAIL;
+		}
+		if (o->append_only && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
+		    !(flags & FS_APPEND_FL)) {
+			flags |= FS_APPEND_FL;
+			if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0)
+				fprintf(stderr, "keylocker: %s cannot be made append-only "
+				    "(chattr +a): %s\n", o->audit_files[i], strerror(errno));
+		}
+		close(fd);
+	}
+	return cli_become(pw->pw_uid, pw->pw_gid, "the owner given with --owner");
+}
+
 static int
 run_init(struct init_opts *o)
 {
@@ -306,6 +365,8 @@ run_init(struct init_opts *o)
 		cli_fail("each client needs its own PIN: the PIN selects the client");
 		goto out;
 	}
+	if (o->owner != NULL && init_as_owner(o) != 0)
+		goto out;
 
 	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
 		cli_fail("cannot create %s: %s", o->dir, strerror(errno));
@@ -402,6 +463,7 @@ cmd_init(int argc, char **argv)
 		{ "no-append-only", no_argument, NULL, 'n' },
 		{ "no-syslog", no_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "owner", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -468,6 +530,9 @@ cmd_init(int argc, char **argv)
 			break;
 		case 'q':
 			o.quiet = 1;
+			break;
+		case 'o':
+			o.owner = optarg;
 			break;
 		case 'h':
 			init_usage(stdout);

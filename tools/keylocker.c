@@ -4,12 +4,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -19,21 +22,23 @@
 #include "kl_paths.h"
 #include "tools/cli.h"
 
+/* as_owner: started as root, the verb runs as the owner of keylocker.yaml */
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
+	int		 as_owner;
 	const char	*help;
 } verbs[] = {
-	{ "init", cmd_init, "create a token, master key, clients and keylocker.yaml" },
-	{ "status", cmd_status, "show backend, tokens, keys, clients and audit state" },
-	{ "pin-hash", cmd_pin_hash, "hash a client PIN for keylocker.yaml" },
-	{ "retire", cmd_retire, "retire a master key: it unwraps but no longer wraps" },
-	{ "selftest", cmd_selftest, "a wrap/unwrap round trip as a keyring client" },
+	{ "init", cmd_init, 0, "create a token, master key, clients and keylocker.yaml" },
+	{ "status", cmd_status, 1, "show backend, tokens, keys, clients and audit state" },
+	{ "pin-hash", cmd_pin_hash, 0, "hash a client PIN for keylocker.yaml" },
+	{ "retire", cmd_retire, 1, "retire a master key: it unwraps but no longer wraps" },
+	{ "selftest", cmd_selftest, 1, "a wrap/unwrap round trip as a keyring client" },
 #ifdef KL_HAVE_KEYRING
-	{ "keyring", cmd_keyring, "list, verify, back up, restore or re-wrap the MySQL keyring" },
+	{ "keyring", cmd_keyring, 0, "list, verify, back up, restore or re-wrap the MySQL keyring" },
 #endif
-	{ "mysql", cmd_mysql, "wire a MySQL server to component_keyring_pkcs11" },
-	{ "audit", cmd_audit, "verify the audit trail, or show its last records" },
+	{ "mysql", cmd_mysql, 0, "wire a MySQL server to component_keyring_pkcs11" },
+	{ "audit", cmd_audit, 1, "verify the audit trail, or show its last records" },
 };
 
 static void
@@ -154,6 +159,46 @@ cli_open_module(const char *token, const struct kl_secret *pin, struct kl_p11c *
 }
 
 int
+cli_become(uid_t uid, gid_t gid, const char *why)
+{
+	struct passwd *pw = getpwuid(uid);
+	const char *name = pw != NULL ? pw->pw_name : "(no name)";
+
+	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) != 0 ||
+	    setgid(gid) != 0 || setuid(uid) != 0)
+		return cli_fail("cannot become %s (uid %u): %s", name, (unsigned)uid,
+		    strerror(errno));
+	if (setuid(0) == 0)
+		return cli_fail("dropping root did not stick");
+	fprintf(stderr, "keylocker: running as %s (uid %u), %s\n", name, (unsigned)uid, why);
+	return 0;
+}
+
+/*
+ * Started as root with a configuration another user owns (keylocker init
+ * --owner mysql): become that user for good, so the files the module writes
+ * (audit trail, lockout and anchor state) stay theirs and the PIN files read
+ * as they do for the server.
+ */
+static int
+become_conf_owner(void)
+{
+	const char *conf = getenv("KEYLOCKER_CONF");
+	struct passwd *pw;
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (conf == NULL || *conf == '\0')
+		conf = KL_DEFAULT_CONF;
+	if (stat(conf, &st) != 0 || st.st_uid == 0)
+		return 0;
+	pw = getpwuid(st.st_uid);
+	return cli_become(st.st_uid, pw != NULL ? pw->pw_gid : st.st_gid,
+	    "the owner of the configuration");
+}
+
+int
 main(int argc, char **argv)
 {
 	size_t i;
@@ -167,8 +212,11 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	for (i = 0; i < KL_ARRAY_SIZE(verbs); i++) {
-		if (strcmp(argv[1], verbs[i].name) == 0)
-			return verbs[i].fn(argc - 1, argv + 1);
+		if (strcmp(argv[1], verbs[i].name) != 0)
+			continue;
+		if (verbs[i].as_owner && become_conf_owner() != 0)
+			return EXIT_FAIL;
+		return verbs[i].fn(argc - 1, argv + 1);
 	}
 	fprintf(stderr, "keylocker: unknown verb \"%s\"\n\n", argv[1]);
 	usage(stderr);

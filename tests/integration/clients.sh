@@ -114,6 +114,27 @@ runuser -u nobody -- env HOME="$dir/home" KEYLOCKER_CONF="$dir/kl-nobody/keylock
 expect "p11-kit loads keylocker" "library-description: keylocker policy module"
 expect "p11-kit sees its token through keylocker" "manufacturer: keylocker"
 
+# -- init --owner: token, PIN files and trail for the account that loads the
+#    module (mysql in the embedded mode); root's later commands become it
+"$cli" init --dir "$dir/owned" --admin-pin admin-pin-1 --keyring-pin keyring-pin-1 \
+	--pin-cost 10 --no-syslog --owner nobody --quiet >"$dir/out" 2>&1 &&
+	pass "init --owner nobody" || { fail "init --owner nobody"; sed 's/^/     /' "$dir/out"; }
+expect "init says it became nobody" "running as nobody"
+n=$(find "$dir/owned" ! -user nobody | wc -l)
+[ "$n" = 0 ] && pass "init --owner: every file is nobody's" || fail "init --owner: $n files not nobody's"
+if lsattr "$dir/owned/audit/audit.log" >"$dir/out" 2>&1; then
+	expect "init --owner: the audit file is append-only" "^[^ ]*a[^ ]* "
+else
+	echo "note this filesystem has no append-only flag: not checked"
+fi
+KEYLOCKER_CONF=$dir/owned/keylocker.yaml SOFTHSM2_CONF=$dir/owned/softhsm2.conf \
+	"$cli" selftest --pin-file "$dir/owned/keyring.pin" >"$dir/out" 2>&1 &&
+	pass "selftest as root on nobody's token" || { fail "selftest on nobody's token"; sed 's/^/     /' "$dir/out"; }
+expect "root's selftest ran as nobody" "running as nobody"
+n=$(find "$dir/owned" ! -user nobody | wc -l)
+[ "$n" = 0 ] && pass "after root's selftest every file is still nobody's" ||
+	fail "after root's selftest $n files are not nobody's"
+
 # -- nothing above put a PIN in the audit trail
 if grep -qE "admin-pin-1|keyring-pin-1|auditor-pin-1|wrong-pin|$backend_pin" "$dir"/kl/audit/audit.log; then
 	fail "a PIN reached the audit trail"
