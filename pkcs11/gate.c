@@ -330,7 +330,6 @@ protected_kind(enum policy_kind k)
 static int
 audit_sign(void *arg, const unsigned char *msg, size_t len, unsigned char mac[32])
 {
-	static pthread_mutex_t sign_lock = PTHREAD_MUTEX_INITIALIZER;
 	struct gate *g = arg;
 	CK_FUNCTION_LIST_PTR fl = token_lower(g->tok);
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -348,7 +347,7 @@ audit_sign(void *arg, const unsigned char *msg, size_t len, unsigned char mac[32
 
 	if (token_internal_session(g->tok, 0, &s, &epoch) != CKR_OK)
 		return -1;
-	pthread_mutex_lock(&sign_lock);
+	pthread_mutex_lock(&gate_internal_op_lock);	/* gate.h */
 	rv = fl->C_FindObjectsInit(s, t, 2);
 	if (rv == CKR_OK) {
 		rv = fl->C_FindObjects(s, key, 2, &n);
@@ -356,7 +355,7 @@ audit_sign(void *arg, const unsigned char *msg, size_t len, unsigned char mac[32
 	}
 	if (rv == CKR_OK && n == 1 && (rv = fl->C_SignInit(s, &mech, key[0])) == CKR_OK)
 		rv = fl->C_Sign(s, (CK_BYTE_PTR)msg, len, mac, &maclen);
-	pthread_mutex_unlock(&sign_lock);
+	pthread_mutex_unlock(&gate_internal_op_lock);
 	if (rv != CKR_OK || n != 1 || maclen != 32) {
 		kl_warn("cannot sign an audit checkpoint with \"%s\": %s", label,
 		    n == 0 ? "no such key (run keylocker init)" : n > 1 ?

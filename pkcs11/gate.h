@@ -71,7 +71,14 @@ struct gate_call {
 	const struct policy_client *client;
 };
 
-/* objects.c */
+/*
+ * objects.c.  gate_internal_op_lock serialises every multi-call operation
+ * (C_FindObjects*, C_SignInit/C_Sign) on the token's internal sessions, which
+ * client threads (snapshots) and the audit writer (checkpoint MACs) share: a
+ * session runs one operation at a time, and two locks let a snapshot meet a
+ * checkpoint and fail with CKR_OPERATION_ACTIVE (found by bench/).
+ */
+extern pthread_mutex_t gate_internal_op_lock;
 CK_RV	gate_describe(struct gate_call *c, CK_OBJECT_HANDLE lower, struct policy_object *o);
 CK_RV	gate_protected(struct gate_call *c, struct policy_object **objs, size_t *n);
 void	gate_snapshot_invalidate(struct gate *g, size_t slot);

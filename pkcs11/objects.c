@@ -16,8 +16,8 @@
 #include "common/p11names.h"
 #include "common/util.h"
 
-/* Serialises find operations on the internal sessions (one operation per session). */
-static pthread_mutex_t snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
+/* See gate.h: every operation (find, sign) on an internal session holds it. */
+pthread_mutex_t gate_internal_op_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const CK_ATTRIBUTE_TYPE describe_ulongs[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_VALUE_LEN };
 
@@ -159,11 +159,11 @@ snapshot_take(struct gate *g, size_t slot, struct gate_snapshot *out)
 	memset(out, 0, sizeof(*out));
 	if ((rv = token_internal_session(g->tok, slot, &s, &epoch)) != CKR_OK)
 		return rv;
-	pthread_mutex_lock(&snapshot_lock);
+	pthread_mutex_lock(&gate_internal_op_lock);
 	rv = find_all(fl, s, CKO_SECRET_KEY, &keys, &nk);
 	if (rv == CKR_OK)
 		rv = find_all(fl, s, CKO_DATA, &data, &nd);
-	pthread_mutex_unlock(&snapshot_lock);
+	pthread_mutex_unlock(&gate_internal_op_lock);
 	if (rv != CKR_OK)
 		goto out;
 	rv = CKR_HOST_MEMORY;

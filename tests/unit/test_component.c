@@ -187,19 +187,27 @@ test_log_sink(enum kl_log_level level, const char *line)
 	log_append(line);
 }
 
-/* stderr of the code between the two calls, into errbuf */
+/* stderr (or stdout) of the code between the two calls, into errbuf */
 static char errbuf[8192];
-static int saved_stderr = -1;
+static int saved_fd = -1, captured_fd = STDERR_FILENO;
 static FILE *errfile;
+
+static void
+fd_capture_begin(int fd)
+{
+	fflush(stdout);
+	fflush(stderr);
+	captured_fd = fd;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(errfile = tmpfile());
+	saved_fd = dup(fd);
+	CU_ASSERT_FATAL(saved_fd >= 0);
+	CU_ASSERT_FATAL(dup2(fileno(errfile), fd) >= 0);
+}
 
 static void
 stderr_capture_begin(void)
 {
-	fflush(stderr);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(errfile = tmpfile());
-	saved_stderr = dup(STDERR_FILENO);
-	CU_ASSERT_FATAL(saved_stderr >= 0);
-	CU_ASSERT_FATAL(dup2(fileno(errfile), STDERR_FILENO) >= 0);
+	fd_capture_begin(STDERR_FILENO);
 }
 
 static void
@@ -207,9 +215,10 @@ stderr_capture_end(void)
 {
 	size_t n;
 
+	fflush(stdout);
 	fflush(stderr);
-	dup2(saved_stderr, STDERR_FILENO);
-	close(saved_stderr);
+	dup2(saved_fd, captured_fd);
+	close(saved_fd);
 	rewind(errfile);
 	n = fread(errbuf, 1, sizeof(errbuf) - 1, errfile);
 	errbuf[n] = '\0';
@@ -219,12 +228,19 @@ stderr_capture_end(void)
 /* ------------------------------------------------------- the fake registry */
 
 static const void *registry_offers;	/* what acquire("log_builtins") returns */
+static const char *registry_tool;	/* another name acquire() knows, or NULL */
 static int acquired, released;
 static struct my_h_service_imp *acquired_handle;
 
 static mysql_service_status_t
 fake_acquire(const char *name, struct my_h_service_imp **out)
 {
+	if (registry_tool != NULL && strcmp(name, registry_tool) == 0) {
+		acquired++;
+		*out = (struct my_h_service_imp *)(uintptr_t)registry_offers;
+		acquired_handle = *out;
+		return 0;
+	}
 	if (strcmp(name, "log_builtins") != 0 || registry_offers == NULL)
 		return 1;
 	acquired++;
@@ -1364,9 +1380,9 @@ test_log_layout_80(void)
 }
 
 /*
- * Not mysqld's implementation (mysql_migrate_keyring has its own): never
- * called, released at once, and messages go to stderr in the format
- * MySQL's keyring tools use.
+ * Not mysqld's implementation, in a host that is not one of MySQL's
+ * keyring tools (a backup tool): never called, released at once, and
+ * messages go to stderr in the format MySQL's keyring tools use.
  */
 static void
 test_log_unrecognised_table_uses_stderr(void)
@@ -1391,6 +1407,30 @@ test_log_unrecognised_table_uses_stderr(void)
 	    errbuf[13] == ':' && errbuf[19] == ' ');
 	down();
 	CU_ASSERT_EQUAL(released, 1);
+}
+
+/*
+ * Hosted by one of MySQL's keyring tools (it registers log_builtins under
+ * its own name): the same lines, on stdout, where those tools print theirs
+ * and MySQL's keyring_encryption_test reads them.
+ */
+static void
+test_log_mysql_tool_uses_stdout(void)
+{
+	registry_tool = "log_builtins.keyring_encryption_test";
+	up_noload(&fake_log_other);
+	CU_ASSERT_EQUAL(acquired, 2);
+	CU_ASSERT_EQUAL(released, 2);
+	fd_capture_begin(STDOUT_FILENO);
+	write_local("");
+	CU_ASSERT_EQUAL(ld->load(plugin_dir, data_dir), 0);
+	stderr_capture_end();
+	CU_ASSERT_EQUAL(lines_submitted, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, " [Note] [MY-013713] [Keyring] "
+	    "Component component_keyring_pkcs11 reported: 'Keyring component "
+	    "initialized successfully.'\n"));
+	down();
+	registry_tool = NULL;
 }
 
 /* The notes MySQL's keyring_encryption_test compares verbatim. */
@@ -1629,6 +1669,8 @@ kl_test_register(void)
 	kl_test_add("/component/log/layout_80", test_log_layout_80);
 	kl_test_add("/component/log/unrecognised_table_uses_stderr",
 	    test_log_unrecognised_table_uses_stderr);
+	kl_test_add("/component/log/mysql_tool_uses_stdout",
+	    test_log_mysql_tool_uses_stdout);
 	kl_test_add("/component/log/stock_notes", test_log_stock_notes);
 	kl_test_add("/component/log/service_missing", test_log_service_missing);
 	kl_test_add("/component/log/engine_lines_forwarded",
