@@ -28,7 +28,8 @@
 #   locks/            per-instance, port-allocation and mtr locks
 # Layout of one instance, inside the chroot at /srv/mysql/NAME:
 #   my.cnf port component data/ tmp/ files/ keyring/ error.log mysqld.out
-#   mysqld.pid mysqld.sock
+#   mysqld.pid mysqld.sock, and optionally environment (VAR=VALUE lines that
+#   `start` passes to mysqld)
 
 set -euo pipefail
 shopt -s nullglob
@@ -201,6 +202,9 @@ host_prereqs() {
 # Chroot configuration that must hold on every run (host name can change).
 configure_chroot() {
 	local r=$1
+	# the chroot's / as a real one: debootstrap leaves the target 0700, which
+	# locks every user but root (mysqld --user=mysql, say) out of everything
+	chmod 0755 "$r"
 	mkdir -p "$r/etc/apt/apt.conf.d" "$r/usr/sbin" "$r$INST_TOP"
 	# sid's Release file can read as expired on the mirror.
 	write_if_changed "$r/etc/apt/apt.conf.d/99keylocker-sandbox" <<-'EOF'
@@ -552,8 +556,13 @@ cmd_start() {
 	# setsid: the daemon must outlive this script and not get the caller's
 	# terminal signals. fds 6-8 (our locks) must not leak into it; stdio go to
 	# files so a caller reading our output through a pipe is not kept waiting.
+	# <instance>/environment: VAR=VALUE lines for mysqld (KEYLOCKER_CONF, say)
+	local extra_env=()
+	if [[ -f $H_DIR/environment ]]; then
+		mapfile -t extra_env < <(grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$H_DIR/environment")
+	fi
 	setsid chroot "$CHROOT" /usr/bin/env -i HOME=/root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
-		/usr/sbin/mysqld --defaults-file="$I_CNF" "$@" \
+		"${extra_env[@]}" /usr/sbin/mysqld --defaults-file="$I_CNF" "$@" \
 		</dev/null >>"$H_DIR/mysqld.out" 2>&1 6>&- 7>&- 8>&- &
 	pid=$!
 	echo "$pid" >"$H_DIR/launch.pid"

@@ -368,8 +368,10 @@ run_init(struct init_opts *o)
 	if (o->owner != NULL && init_as_owner(o) != 0)
 		goto out;
 
-	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
-		cli_fail("cannot create %s: %s", o->dir, strerror(errno));
+	/* EACCES, not EEXIST, when --owner made it in a parent we cannot write */
+	if (mkdir(o->dir, 0700) != 0 && (i = errno, stat(o->dir, &st) != 0 ||
+	    !S_ISDIR(st.st_mode))) {
+		cli_fail("cannot create %s: %s", o->dir, strerror(i));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/tokens", o->dir);
