@@ -1010,32 +1010,20 @@ kr_is_initialized(void)
 /* ------------------------------------------------------------ keyring_load */
 
 /*
- * The entry kr_create_store() writes and removes again.  Its data is not a
- * key (fixed bytes, wrapped like any entry); no MySQL id starts with this.
- */
-#define KR_CREATE_ID	"keylocker:create-store"
-
-/*
  * component_keyring_file creates an empty file at `path` when it starts
  * without one, and MySQL's tests rename that file away and back (they
- * fail when it is not there).  kr.h has no call that writes an empty
- * store, so write one entry and remove it: two ordinary crash-safe
- * writes, leaving an empty, MAC'd store.  Only when the file is missing
- * and the keyring is writable; never when it exists.
+ * fail when it is not there).  So do we: an empty, MAC'd store, only when
+ * the file is missing and the keyring is writable; never over one.
  */
 static int
 kr_create_store(struct kr *kr, const struct kr_config *cfg, char *err,
     size_t errlen)
 {
-	static const unsigned char filler[16];
-	struct stat sb;
 	int e;
 
-	if (cfg->read_only || stat(cfg->path, &sb) == 0 || errno != ENOENT)
+	if (cfg->read_only)
 		return 0;
-	if ((e = kr_store(kr, KR_CREATE_ID, "", "SECRET", filler,
-	    sizeof(filler))) != KR_OK || (e = kr_remove(kr, KR_CREATE_ID, "")) !=
-	    KR_OK) {
+	if ((e = kr_create(kr)) != KR_OK) {
 		snprintf(err, errlen, "cannot create the keyring store %s: %s: %s",
 		    cfg->path, kr_strerror(e), kr_last_error(kr));
 		return -1;

@@ -387,6 +387,22 @@ kr_remove(struct kr *kr, const char *data_id, const char *auth_id)
 	return r;
 }
 
+int
+kr_create(struct kr *kr)
+{
+	int r, lockfd = -1;
+
+	return_val_if_fail(kr != NULL, KR_E_INVALID);
+	tl_error[0] = '\0';
+	pthread_mutex_lock(&kr->lock);
+	/* begin_write_inlock re-reads the file: on_disk then says whether it exists */
+	if ((r = begin_write_inlock(kr, &lockfd)) == 0 && !kr->on_disk)
+		r = commit_inlock(kr, NULL, NULL);
+	kr_store_unlock(lockfd);
+	pthread_mutex_unlock(&kr->lock);
+	return r;
+}
+
 enum kr_lookup
 kr_fetch(struct kr *kr, const char *data_id, const char *auth_id,
     struct kl_secret *data, char type[KR_TYPE_MAX + 1])

@@ -93,6 +93,12 @@ int	kr_store(struct kr *kr, const char *data_id, const char *auth_id,
 int	kr_generate(struct kr *kr, const char *data_id, const char *auth_id,
 		    const char *type, size_t len);
 int	kr_remove(struct kr *kr, const char *data_id, const char *auth_id);
+/*
+ * When the store file does not exist, write the entries held in memory (none,
+ * right after kr_open of a missing store) as a new, MAC'd generation, crash-
+ * safely.  Nothing when the file exists.  KR_E_READ_ONLY when read_only.
+ */
+int	kr_create(struct kr *kr);
 
 /* A snapshot of every entry's metadata, in store order; free with kr_meta_free. */
 int	kr_list(struct kr *kr, struct kr_meta **out, size_t *n);

@@ -524,6 +524,22 @@ kr_generate(struct kr *kr, const char *data_id, const char *auth_id,
 }
 
 int
+kr_create(struct kr *kr)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&kr->lock);
+	if ((r = mem_fault()) != 0)
+		mem_seterr(kr, "kr_mem: injected failure of kr_create");
+	else if (kr->read_only)
+		r = KR_E_READ_ONLY;
+	else if (kr->path != NULL && kr->path[0] != '\0' && access(kr->path, F_OK) != 0 && errno == ENOENT)
+		r = mem_save_inlock(kr);
+	pthread_mutex_unlock(&kr->lock);
+	return r;
+}
+
+int
 kr_remove(struct kr *kr, const char *data_id, const char *auth_id)
 {
 	struct mem_entry *e, saved;

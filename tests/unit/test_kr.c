@@ -857,6 +857,48 @@ test_missing_store_and_prev(void)
 	kr_close(kr);
 }
 
+/* kr_create: an empty MAC'd store where none is, nothing anywhere else. */
+static void
+test_create(void)
+{
+	struct paths p;
+	struct kr *kr;
+	struct kr_status st;
+	struct kr_config c;
+	struct stat a, b;
+
+	new_paths(&p);
+	kr = open_store(p.store, 1);
+	CU_ASSERT(stat(p.store, &a) != 0 && errno == ENOENT);	/* kr_open writes nothing */
+	CU_ASSERT_EQUAL(kr_create(kr), 0);
+	CU_ASSERT_FATAL(stat(p.store, &a) == 0);
+	kr_get_status(kr, &st);
+	CU_ASSERT_EQUAL(st.generation, 1);
+	CU_ASSERT_EQUAL(st.entries, 0);
+	CU_ASSERT_EQUAL(kr_store(kr, "k1", NULL, "AES", "1111111111111111", 16), 0);
+	kr_close(kr);
+
+	/* on an existing store: the same file, untouched */
+	kr = open_store(p.store, 1);
+	CU_ASSERT_FATAL(stat(p.store, &a) == 0);
+	CU_ASSERT_EQUAL(kr_create(kr), 0);
+	CU_ASSERT_FATAL(stat(p.store, &b) == 0);
+	CU_ASSERT(a.st_ino == b.st_ino && a.st_size == b.st_size);
+	kr_get_status(kr, &st);
+	CU_ASSERT_EQUAL(st.generation, 2);
+	CU_ASSERT(fetch_is(kr, "k1", NULL, "1111111111111111", 16, "AES"));
+	kr_close(kr);
+
+	/* read-only: refused, nothing written */
+	CU_ASSERT_EQUAL(unlink(p.store), 0);
+	cfg_init(&c, p.store);
+	c.read_only = 1;
+	kr = open_ok(&c);
+	CU_ASSERT_EQUAL(kr_create(kr), KR_E_READ_ONLY);
+	CU_ASSERT(stat(p.store, &a) != 0 && errno == ENOENT);
+	kr_close(kr);
+}
+
 static void
 test_read_only(void)
 {
@@ -1100,6 +1142,7 @@ kl_test_register(void)
 	    test_write_failure_changes_nothing);
 	kl_test_add("/kr/store/missing_store_and_prev", test_missing_store_and_prev);
 	kl_test_add("/kr/store/read_only", test_read_only);
+	kl_test_add("/kr/store/create", test_create);
 	kl_test_add("/kr/threads/concurrent", test_threads);
 	kl_test_add("/kr/perf/figures", test_figures);
 	kl_test_add("/kr/perf/open_100k", test_open_100k);
