@@ -303,6 +303,7 @@ cmd_install_build() {
 	# overwritten in place would corrupt a library a running mysqld has mapped,
 	# while unlinking first leaves that mysqld its old copy.
 	stage=$(mktemp -d "$SANDBOX/stage.XXXXXX")
+	chmod 0755 "$stage"	# cp -a below gives the chroot's / the stage's mode
 	log=$SANDBOX/install-build.log
 	if ! DESTDIR=$stage cmake --install "$build" --prefix /usr >"$log" 2>&1; then
 		rm -rf "$stage"
