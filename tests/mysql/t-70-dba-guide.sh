@@ -32,7 +32,10 @@ restore() {
 	done
 	[ $kept = 1 ] || rm -rf "$R$SAVE"
 }
-rm -rf "$R$SAVE" "$R$G"
+# a run killed before its restore left the sandbox's files aside: back first
+[ ! -d "$R$SAVE" ] || restore
+[ ! -d "$R$SAVE" ] || { kt_bad "$SAVE is left from an earlier run and cannot be put back"; kt_done; }
+rm -rf "$R$G"
 mkdir -p "$R$SAVE" "$R$G"
 for f in etc/keylocker usr/sbin/mysqld.my $PLUGIN/$KT_COMP.cnf; do
 	[ -e "$R/${f#/}" ] && mv "$R/${f#/}" "$R$SAVE/${f//\//_}"
