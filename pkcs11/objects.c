@@ -402,33 +402,56 @@ gate_secret_remove(struct gate *g, size_t slot, CK_OBJECT_HANDLE lower)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/*
+ * An entry leaves the table only once its object is gone: when the backend
+ * destroyed it (destroy 0: its session closed), when it belonged to an
+ * earlier backend epoch, or after our C_DestroyObject.  If the object cannot
+ * be destroyed (no memory, no internal session, the backend refuses), its
+ * entry stays and the secret stays protected: a forgotten secret would be an
+ * ordinary object to the next client.
+ */
 void
 gate_secrets_drop(struct gate_call *c, CK_SESSION_HANDLE owner, int all, int destroy)
 {
 	struct gate_slot *gs = &c->g->slots[c->ref.slot];
+	CK_FUNCTION_LIST_PTR fl = token_lower(c->g->tok);
 	CK_OBJECT_HANDLE *doomed = NULL;
-	CK_SESSION_HANDLE s;
-	size_t i = 0, n = 0;
-	uint32_t epoch;
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_RV rv;
+	size_t i = 0, n = 0, kept = 0;
+	uint32_t epoch = 0;
+	int can = 0;
 
+	if (destroy)
+		can = token_internal_session(c->g->tok, c->ref.slot, &s, &epoch) == CKR_OK;
 	pthread_mutex_lock(&c->g->lock);
-	if (destroy && gs->n_secrets > 0)
-		doomed = calloc(gs->n_secrets, sizeof(*doomed));
+	if (can && gs->n_secrets > 0 && (doomed = calloc(gs->n_secrets, sizeof(*doomed))) == NULL)
+		can = 0;
 	while (i < gs->n_secrets) {
-		if (all || gs->secrets[i].owner == owner) {
-			if (doomed != NULL && gs->secrets[i].epoch == c->ref.epoch)
-				doomed[n++] = gs->secrets[i].lower;
-			gs->secrets[i] = gs->secrets[--gs->n_secrets];
+		struct gate_secret *e = &gs->secrets[i];
+
+		if (!all && e->owner != owner) {
+			i++;
+		} else if (!destroy || (can && e->epoch != epoch)) {
+			*e = gs->secrets[--gs->n_secrets];	/* gone with its session or epoch */
+		} else if (can) {
+			doomed[n++] = e->lower;			/* leaves once destroyed */
+			i++;
 		} else {
+			kept++;
 			i++;
 		}
 	}
 	pthread_mutex_unlock(&c->g->lock);
-	/* logged out: unwrapped secrets must not outlive the login that made them */
-	if (n > 0 && token_internal_session(c->g->tok, c->ref.slot, &s, &epoch) == CKR_OK &&
-	    epoch == c->ref.epoch) {
-		for (i = 0; i < n; i++)
-			(void)token_lower(c->g->tok)->C_DestroyObject(s, doomed[i]);
+	for (i = 0; i < n; i++) {
+		rv = fl->C_DestroyObject(s, doomed[i]);
+		if (rv == CKR_OK || rv == CKR_OBJECT_HANDLE_INVALID)
+			gate_secret_remove(c->g, c->ref.slot, doomed[i]);
+		else
+			kept++;
 	}
 	free(doomed);
+	if (kept > 0)
+		kl_warn("%zu keyring secret(s) could not be destroyed at logout; they stay "
+		    "protected until their session closes", kept);
 }
