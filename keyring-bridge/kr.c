@@ -538,13 +538,6 @@ kr_list(struct kr *kr, struct kr_meta **out, size_t *n)
 
 /* ---- maintenance: verify, rewrap, backup, restore ---- */
 
-static int
-mkey_eq(const struct kr_mkey *a, const struct kr_mkey *b)
-{
-	return strcmp(a->label, b->label) == 0 && a->id_len == b->id_len &&
-	    (a->id_len == 0 || memcmp(a->id, b->id, a->id_len) == 0);
-}
-
 /* Unwrap-check every entry of set in the token; counts into rep. */
 static void
 verify_set_inlock(struct kr *kr, const struct kr_set *set, const char *phase,
@@ -738,7 +731,7 @@ kr_rewrap(struct kr *kr, const char *new_master, kr_progress_fn progress, void *
 	}
 	for (i = 0; i < count; i++) {
 		e = kr_set_entry(kr->set, i);
-		if (mkey_eq(kr_set_mkey_get(kr->set, e->mkey), &to)) {
+		if (kr_mkey_eq(kr_set_mkey_get(kr->set, e->mkey), &to)) {
 			rep->skipped++;
 		} else {
 			if ((r = rewrap_into_inlock(kr, kr->set, e, &to, nset, ni)) != 0)
@@ -777,13 +770,13 @@ kr_rewrap(struct kr *kr, const char *new_master, kr_progress_fn progress, void *
 
 		e = kr_set_entry(base, i);
 		bm = kr_set_mkey_get(base, e->mkey);
-		if (mkey_eq(bm, &to)) {
+		if (kr_mkey_eq(bm, &to)) {
 			rep->skipped++;
 			r = copy_entry(final, e, NULL, fi);
 		} else if ((n = kr_set_find(nset, e->data_id, e->auth_id)) != NULL &&
 		    (o = kr_set_find(kr->set, e->data_id, e->auth_id)) != NULL &&
 		    o->blob_len == e->blob_len && memcmp(o->blob, e->blob, e->blob_len) == 0 &&
-		    mkey_eq(kr_set_mkey_get(kr->set, o->mkey), bm)) {
+		    kr_mkey_eq(kr_set_mkey_get(kr->set, o->mkey), bm)) {
 			rep->ok++;
 			r = copy_entry(final, e, n->blob, fi);
 		} else {
@@ -829,24 +822,6 @@ kr_rewrap(struct kr *kr, const char *new_master, kr_progress_fn progress, void *
 	return r;
 }
 
-/* write(2) all of it. */
-static int
-write_full(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * buf into a new file dest (never over an existing one): dest.tmp, fsync,
  * link to dest, unlink the temp, fsync the directory.
@@ -866,7 +841,7 @@ write_new_file(struct kr *kr, const char *dest, const unsigned char *buf, size_t
 		r = kr_fail(kr, KR_E_STORE, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (write_full(fd, buf, len) != 0 || fsync(fd) != 0) {
+	if (kr_write_all(fd, buf, len) != 0 || fsync(fd) != 0) {
 		r = kr_fail(kr, KR_E_STORE, "cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}
@@ -960,7 +935,7 @@ kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
 	unsigned char *buf = NULL, *cbuf = NULL, dg[KR_STORE_DIGEST_LEN];
 	char err[512], prev[4200], first[400] = "";
 	size_t len = 0, clen = 0, i;
-	uint64_t gen, pgen;
+	uint64_t gen, pgen, cg = 0;
 	int r, exists = 0, lockfd = -1;
 
 	return_val_if_fail(kr != NULL && src != NULL && rep != NULL, KR_E_INVALID);
@@ -1005,8 +980,8 @@ kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
 		goto out;
 	}
 	gen = kr_set_generation(bset);
-	if (exists && kr_store_peek_generation(kr->path, &pgen) == 0 && pgen > gen)
-		gen = pgen;
+	if (exists && kr_store_peek_generation(kr->path, &cg) == 0 && cg > gen)
+		gen = cg;
 	snprintf(prev, sizeof(prev), "%s.prev", kr->path);
 	if (kr_store_peek_generation(prev, &pgen) == 0 && pgen > gen)
 		gen = pgen;
@@ -1026,7 +1001,7 @@ kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
 			 * cannot be told without the cleartext: counted as kept.
 			 */
 			if (b != NULL && b->data_len == c->data_len &&
-			    !mkey_eq(kr_set_mkey_get(bset, b->mkey), kr_set_mkey_get(cur, c->mkey)))
+			    !kr_mkey_eq(kr_set_mkey_get(bset, b->mkey), kr_set_mkey_get(cur, c->mkey)))
 				continue;
 			if (rep->lost++ == 0)
 				entry_name(c->data_id, c->auth_id, first, sizeof(first));
@@ -1044,9 +1019,6 @@ kr_restore(struct kr *kr, const char *src, int force, kr_progress_fn progress,
 	}
 	/* 3. keep the current store where no later write recycles it */
 	if (exists) {
-		uint64_t cg = 0;
-
-		(void)kr_store_peek_generation(kr->path, &cg);
 		snprintf(rep->saved, sizeof(rep->saved), "%s.pre-restore-%llu", kr->path,
 		    (unsigned long long)cg);
 		if (access(rep->saved, F_OK) != 0 &&

@@ -1,5 +1,6 @@
 #include "keyring-bridge/kr_p11.h"
 #include "common/log.h"
+#include "common/p11names.h"
 #include "common/util.h"
 
 #include <dlfcn.h>
@@ -60,65 +61,16 @@ struct kr_p11 {
 	char			 mac_what[KR_MKEY_LABEL_MAX + 16];
 };
 
-static const struct {
-	CK_RV		 rv;
-	const char	*name;
-} rv_names[] = {
-#define RV(x) { x, #x }
-	RV(CKR_OK), RV(CKR_CANCEL), RV(CKR_HOST_MEMORY), RV(CKR_SLOT_ID_INVALID),
-	RV(CKR_GENERAL_ERROR), RV(CKR_FUNCTION_FAILED), RV(CKR_ARGUMENTS_BAD),
-	RV(CKR_NO_EVENT), RV(CKR_NEED_TO_CREATE_THREADS), RV(CKR_CANT_LOCK),
-	RV(CKR_ATTRIBUTE_READ_ONLY), RV(CKR_ATTRIBUTE_SENSITIVE),
-	RV(CKR_ATTRIBUTE_TYPE_INVALID), RV(CKR_ATTRIBUTE_VALUE_INVALID),
-	RV(CKR_ACTION_PROHIBITED), RV(CKR_DATA_INVALID), RV(CKR_DATA_LEN_RANGE),
-	RV(CKR_DEVICE_ERROR), RV(CKR_DEVICE_MEMORY), RV(CKR_DEVICE_REMOVED),
-	RV(CKR_ENCRYPTED_DATA_INVALID), RV(CKR_ENCRYPTED_DATA_LEN_RANGE),
-	RV(CKR_FUNCTION_CANCELED), RV(CKR_FUNCTION_NOT_PARALLEL),
-	RV(CKR_FUNCTION_NOT_SUPPORTED), RV(CKR_KEY_HANDLE_INVALID),
-	RV(CKR_KEY_SIZE_RANGE), RV(CKR_KEY_TYPE_INCONSISTENT), RV(CKR_KEY_NOT_NEEDED),
-	RV(CKR_KEY_CHANGED), RV(CKR_KEY_NEEDED), RV(CKR_KEY_INDIGESTIBLE),
-	RV(CKR_KEY_FUNCTION_NOT_PERMITTED), RV(CKR_KEY_NOT_WRAPPABLE),
-	RV(CKR_KEY_UNEXTRACTABLE), RV(CKR_MECHANISM_INVALID),
-	RV(CKR_MECHANISM_PARAM_INVALID), RV(CKR_OBJECT_HANDLE_INVALID),
-	RV(CKR_OPERATION_ACTIVE), RV(CKR_OPERATION_NOT_INITIALIZED),
-	RV(CKR_PIN_INCORRECT), RV(CKR_PIN_INVALID), RV(CKR_PIN_LEN_RANGE),
-	RV(CKR_PIN_EXPIRED), RV(CKR_PIN_LOCKED), RV(CKR_SESSION_CLOSED),
-	RV(CKR_SESSION_COUNT), RV(CKR_SESSION_HANDLE_INVALID),
-	RV(CKR_SESSION_PARALLEL_NOT_SUPPORTED), RV(CKR_SESSION_READ_ONLY),
-	RV(CKR_SESSION_EXISTS), RV(CKR_SESSION_READ_ONLY_EXISTS),
-	RV(CKR_SESSION_READ_WRITE_SO_EXISTS), RV(CKR_SIGNATURE_INVALID),
-	RV(CKR_SIGNATURE_LEN_RANGE), RV(CKR_TEMPLATE_INCOMPLETE),
-	RV(CKR_TEMPLATE_INCONSISTENT), RV(CKR_TOKEN_NOT_PRESENT),
-	RV(CKR_TOKEN_NOT_RECOGNIZED), RV(CKR_TOKEN_WRITE_PROTECTED),
-	RV(CKR_UNWRAPPING_KEY_HANDLE_INVALID), RV(CKR_UNWRAPPING_KEY_SIZE_RANGE),
-	RV(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT), RV(CKR_USER_ALREADY_LOGGED_IN),
-	RV(CKR_USER_NOT_LOGGED_IN), RV(CKR_USER_PIN_NOT_INITIALIZED),
-	RV(CKR_USER_TYPE_INVALID), RV(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
-	RV(CKR_USER_TOO_MANY_TYPES), RV(CKR_WRAPPED_KEY_INVALID),
-	RV(CKR_WRAPPED_KEY_LEN_RANGE), RV(CKR_WRAPPING_KEY_HANDLE_INVALID),
-	RV(CKR_WRAPPING_KEY_SIZE_RANGE), RV(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
-	RV(CKR_RANDOM_SEED_NOT_SUPPORTED), RV(CKR_RANDOM_NO_RNG),
-	RV(CKR_DOMAIN_PARAMS_INVALID), RV(CKR_CURVE_NOT_SUPPORTED),
-	RV(CKR_BUFFER_TOO_SMALL), RV(CKR_SAVED_STATE_INVALID),
-	RV(CKR_INFORMATION_SENSITIVE), RV(CKR_STATE_UNSAVEABLE),
-	RV(CKR_CRYPTOKI_NOT_INITIALIZED), RV(CKR_CRYPTOKI_ALREADY_INITIALIZED),
-	RV(CKR_MUTEX_BAD), RV(CKR_MUTEX_NOT_LOCKED), RV(CKR_NEW_PIN_MODE),
-	RV(CKR_NEXT_OTP), RV(CKR_EXCEEDED_MAX_ITERATIONS),
-	RV(CKR_FIPS_SELF_TEST_FAILED), RV(CKR_LIBRARY_LOAD_FAILED),
-	RV(CKR_PIN_TOO_WEAK), RV(CKR_PUBLIC_KEY_INVALID), RV(CKR_FUNCTION_REJECTED),
-#undef RV
-};
-
+/* kl_p11name's table, with this module's "CKR_0x..." for unknown values. */
 const char *
 kr_p11_rv_name(CK_RV rv, char buf[32])
 {
-	size_t i;
+	char hex[24];
+	const char *name = kl_p11name(kl_p11names_ckr, rv, hex);
 
-	for (i = 0; i < KL_ARRAY_SIZE(rv_names); i++) {
-		if (rv_names[i].rv == rv)
-			return rv_names[i].name;
-	}
-	snprintf(buf, 32, "CKR_0x%lx", (unsigned long)rv);
+	if (name != hex)
+		return name;
+	snprintf(buf, 32, "CKR_%s", hex);
 	return buf;
 }
 
@@ -690,13 +642,6 @@ kr_p11_generate(struct kr_p11 *p, const char *label, size_t len,
 	return wrap_common(p, label, NULL, len, blob, blob_len, err, errlen);
 }
 
-static int
-same_mkey(const struct kr_mkey *a, const struct kr_mkey *b)
-{
-	return strcmp(a->label, b->label) == 0 && a->id_len == b->id_len &&
-	    (a->id_len == 0 || memcmp(a->id, b->id, a->id_len) == 0);
-}
-
 static void
 hex_id(const struct kr_mkey *mk, char *buf, size_t len)
 {
@@ -716,12 +661,12 @@ unwrap_key_for(struct kr_p11 *p, const struct kr_mkey *mk, CK_OBJECT_HANDLE *h,
 	size_t i;
 	CK_RV rv;
 
-	if (same_mkey(mk, &p->master.id)) {
+	if (kr_mkey_eq(mk, &p->master.id)) {
 		*h = p->master.h;
 		return CKR_OK;
 	}
 	for (i = 0; i < p->nothers; i++) {
-		if (same_mkey(mk, &p->others[i].id)) {
+		if (kr_mkey_eq(mk, &p->others[i].id)) {
 			*h = p->others[i].h;
 			return CKR_OK;
 		}
@@ -735,7 +680,7 @@ unwrap_key_for(struct kr_p11 *p, const struct kr_mkey *mk, CK_OBJECT_HANDLE *h,
 	    (rv = read_key_id(p, *h, &found, err, errlen)) != CKR_OK) {
 		return rv;
 	}
-	if (!same_mkey(mk, &found)) {
+	if (!kr_mkey_eq(mk, &found)) {
 		hex_id(mk, want, sizeof(want));
 		hex_id(&found, have, sizeof(have));
 		p11_err(p, err, errlen, "the entry was wrapped by master key '%s' with "
@@ -897,7 +842,7 @@ op_find(struct kr_p11 *p, void *vctx, char *err, size_t errlen)
 		return rv;
 	*c->out = mk;
 	for (i = 0; i < p->nothers; i++) {
-		if (same_mkey(&mk, &p->others[i].id))
+		if (kr_mkey_eq(&mk, &p->others[i].id))
 			return CKR_OK;
 	}
 	if (p->nothers < OTHER_KEYS_MAX) {

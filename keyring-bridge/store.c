@@ -285,6 +285,13 @@ kr_set_mkey(struct kr_set *set, const char *label, const unsigned char *id,
 	return 0;
 }
 
+int
+kr_mkey_eq(const struct kr_mkey *a, const struct kr_mkey *b)
+{
+	return strcmp(a->label, b->label) == 0 && a->id_len == b->id_len &&
+	    (a->id_len == 0 || memcmp(a->id, b->id, a->id_len) == 0);
+}
+
 const struct kr_mkey *
 kr_set_mkey_get(const struct kr_set *set, uint16_t index)
 {
@@ -894,8 +901,8 @@ kr_store_load(const char *path, const struct kr_mac_ops *mac, struct kr_set **ou
 	return r;
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
+int
+kr_write_all(int fd, const unsigned char *p, size_t len)
 {
 	ssize_t n;
 
@@ -903,8 +910,11 @@ write_all(int fd, const unsigned char *p, size_t len)
 		n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
 			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -941,10 +951,10 @@ kr_store_write_file(const char *path, const unsigned char *buf, size_t len,
 	}
 	tmp_made = 1;
 	CRASH_POINT("tmp-created");
-	if (write_all(fd, buf, half) != 0)
+	if (kr_write_all(fd, buf, half) != 0)
 		goto write_failed;
 	CRASH_POINT("tmp-half-written");
-	if (write_all(fd, buf + half, len - half) != 0)
+	if (kr_write_all(fd, buf + half, len - half) != 0)
 		goto write_failed;
 	CRASH_POINT("tmp-written");
 	if (fsync(fd) != 0)

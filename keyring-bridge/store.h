@@ -72,6 +72,9 @@ struct kr_mkey {
 	size_t		 id_len;
 };
 
+/* 1 when a and b name the same key: same label, same CKA_ID. */
+int		 kr_mkey_eq(const struct kr_mkey *a, const struct kr_mkey *b);
+
 struct kr_entry {
 	struct kr_entry	*hnext;		/* hash chain, owned by the set */
 	uint64_t	 hash;
@@ -176,6 +179,9 @@ int		 kr_store_read(const char *path, unsigned char **buf, size_t *len,
 int		 kr_store_load(const char *path, const struct kr_mac_ops *mac,
 		    struct kr_set **out, int *exists,
 		    unsigned char digest[KR_STORE_DIGEST_LEN], char *err, size_t errlen);
+
+/* write(2) all of p, retrying on EINTR: 0, or -1 with errno. */
+int		 kr_write_all(int fd, const unsigned char *p, size_t len);
 
 /* The crash-safe write protocol above, for a complete file (MAC included). */
 int		 kr_store_write_file(const char *path, const unsigned char *buf,
