@@ -70,11 +70,22 @@ live(void)
 	return g != NULL && !g->forked ? g : NULL;
 }
 
+/* Who is logged in on c's slot, if anyone. */
+static void
+load_client_inlock(struct gate_call *c)
+{
+	const struct gate_slot *gs = &c->g->slots[c->ref.slot];
+
+	if (gs->logged_in) {
+		c->client = &c->g->conf->policy.clients[gs->client];
+		c->role = c->client->role;
+	}
+}
+
 /* Steps 1 and 3 for entry points with a session. */
 static CK_RV
 enter(CK_SESSION_HANDLE h, struct gate_call *c)
 {
-	struct gate_slot *gs;
 	CK_RV rv;
 
 	memset(c, 0, sizeof(*c));
@@ -83,12 +94,8 @@ enter(CK_SESSION_HANDLE h, struct gate_call *c)
 	c->h = h;
 	if ((rv = token_session_lookup(c->g->tok, h, &c->ref)) != CKR_OK)
 		return rv;
-	gs = &c->g->slots[c->ref.slot];
 	pthread_mutex_lock(&c->g->lock);
-	if (gs->logged_in) {
-		c->client = &c->g->conf->policy.clients[gs->client];
-		c->role = c->client->role;
-	}
+	load_client_inlock(c);
 	pthread_mutex_unlock(&c->g->lock);
 	return CKR_OK;
 }
@@ -303,25 +310,25 @@ collision(struct gate_call *c, struct policy_request *req, CK_ATTRIBUTE_PTR t, C
 	return rv;
 }
 
-/* Build the forced template; random_id for keys that need a CKA_ID. */
-static CK_RV
-forced(struct gate_call *c, struct policy_request *req, struct policy_decision *dec,
-       struct policy_template *out)
-{
-	unsigned char id[16];
-	CK_RV rv;
-
-	if (RAND_bytes(id, sizeof(id)) != 1)
-		return CKR_FUNCTION_FAILED;
-	rv = policy_build_template(&c->g->conf->policy, req, dec, id, out);
-	OPENSSL_cleanse(id, sizeof(id));
-	return rv;
-}
-
 static int
 protected_kind(enum policy_kind k)
 {
 	return k == POLICY_KIND_MASTER || k == POLICY_KIND_AUDIT_KEY || k == POLICY_KIND_MAC_KEY;
+}
+
+/* Build the forced template; only a protected key may need a fresh CKA_ID. */
+static CK_RV
+forced(struct gate_call *c, struct policy_request *req, struct policy_decision *dec,
+       struct policy_template *out)
+{
+	unsigned char id[16] = { 0 };
+	CK_RV rv;
+
+	if (protected_kind(dec->result_kind) && RAND_bytes(id, sizeof(id)) != 1)
+		return CKR_FUNCTION_FAILED;
+	rv = policy_build_template(&c->g->conf->policy, req, dec, id, out);
+	OPENSSL_cleanse(id, sizeof(id));
+	return rv;
 }
 
 /* ---- the audit key, for checkpoints -------------------------------------- */
@@ -505,11 +512,8 @@ logout_all(struct gate *g)
 		c.g = g;
 		c.ref.slot = i;
 		pthread_mutex_lock(&g->lock);
-		if (g->slots[i].logged_in) {
-			c.client = &g->conf->policy.clients[g->slots[i].client];
-			c.role = c.client->role;
-			g->slots[i].logged_in = 0;
-		}
+		load_client_inlock(&c);
+		g->slots[i].logged_in = 0;
 		pthread_mutex_unlock(&g->lock);
 		if (c.client != NULL)
 			gate_audit(&c, AUDIT_LOGOUT, NULL, NULL, NULL, CKR_OK, "C_Finalize");
@@ -814,10 +818,7 @@ gate_C_CloseAllSessions(CK_SLOT_ID slot)
 		return CKR_SLOT_ID_INVALID;
 	c.ref.slot = slot;
 	pthread_mutex_lock(&c.g->lock);
-	if (c.g->slots[slot].logged_in) {
-		c.client = &c.g->conf->policy.clients[c.g->slots[slot].client];
-		c.role = c.client->role;
-	}
+	load_client_inlock(&c);
 	pthread_mutex_unlock(&c.g->lock);
 	(void)token_session_close_all(c.g->tok, slot, drop_session_secrets, &c);
 	logout_if_last(&c);

@@ -259,12 +259,6 @@ token_lower(const struct token *tok)
 	return tok->lower;
 }
 
-size_t
-token_n_slots(const struct token *tok)
-{
-	return tok->n_slots;
-}
-
 const char *
 token_slot_label(const struct token *tok, size_t slot)
 {

@@ -48,7 +48,6 @@ void	token_close(struct token *tok);
 void	token_abandon(struct token *tok);
 
 CK_FUNCTION_LIST_PTR token_lower(const struct token *tok);
-size_t	token_n_slots(const struct token *tok);
 const char *token_slot_label(const struct token *tok, size_t slot);
 
 /* The backend slot now holding keylocker slot's token (rescans); CKR_TOKEN_NOT_PRESENT if none. */
