@@ -3,6 +3,7 @@
 #define KL_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/secret.h"
@@ -35,9 +36,12 @@ int	cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int	cli_get_pin(const char *literal, const char *file, const char *env,
 		    const char *prompt, int confirm, struct kl_secret *out);
 
+/* s as a JSON string to f; bytes outside printable ASCII as \u00NN. */
+void	cli_json_str(FILE *f, const char *s);
+
 /* The keylocker module to load: $KEYLOCKER_MODULE, else the installed one. */
 const char *cli_module_path(void);
-/* Root only: become uid/gid for good (and say so on stderr, with why). */
+/* Root only: become uid/gid for good (and say so on stderr, with why, unless NULL). */
 int	cli_become(uid_t uid, gid_t gid, const char *why);
 
 /* Open the keylocker module on the configured token and log in with pin (may be NULL). */

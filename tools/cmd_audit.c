@@ -30,23 +30,6 @@
 /* ---- output helpers ---------------------------------------------------------- */
 
 static void
-json_str(FILE *out, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', out);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p > 0x7e)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
-static void
 json_counts(FILE *out, const struct audit_vcount *t, size_t n)
 {
 	size_t i;
@@ -55,7 +38,7 @@ json_counts(FILE *out, const struct audit_vcount *t, size_t n)
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			fputc(',', out);
-		json_str(out, t[i].name);
+		cli_json_str(out, t[i].name);
 		fprintf(out, ":%llu", (unsigned long long)t[i].n);
 	}
 	fputc('}', out);
@@ -73,16 +56,16 @@ json_findings(FILE *out, const struct audit_verify *v, const struct audit_findin
 		if (f[i].bad != bad)
 			continue;
 		fprintf(out, "%s{\"kind\":", first ? "" : ",");
-		json_str(out, audit_vkind_name(f[i].kind));
+		cli_json_str(out, audit_vkind_name(f[i].kind));
 		fprintf(out, ",\"file\":");
-		json_str(out, audit_verify_file_name(v, f[i].file));
+		cli_json_str(out, audit_verify_file_name(v, f[i].file));
 		if (f[i].line > 0)
 			fprintf(out, ",\"line\":%zu,\"offset\":%llu", f[i].line,
 			    (unsigned long long)f[i].offset);
 		if (f[i].has_seq)
 			fprintf(out, ",\"seq\":%llu", (unsigned long long)f[i].seq);
 		fprintf(out, ",\"message\":");
-		json_str(out, f[i].msg);
+		cli_json_str(out, f[i].msg);
 		fputc('}', out);
 		first = 0;
 	}
@@ -102,15 +85,15 @@ print_json(const struct audit_verify *v, int status, size_t n_files)
 	if (s->records > 0) {
 		printf(",\"first_seq\":%llu,\"last_seq\":%llu,\"first_time\":",
 		    (unsigned long long)s->first_seq, (unsigned long long)s->last_seq);
-		json_str(stdout, s->first_time);
+		cli_json_str(stdout, s->first_time);
 		printf(",\"last_time\":");
-		json_str(stdout, s->last_time);
+		cli_json_str(stdout, s->last_time);
 	}
 	printf(",\"files\":[");
 	for (i = 0; i < n_files; i++) {
 		if (i > 0)
 			putchar(',');
-		json_str(stdout, audit_verify_file_name(v, i));
+		cli_json_str(stdout, audit_verify_file_name(v, i));
 	}
 	printf("],\"checkpoints\":%llu,\"macs_verified\":%llu", (unsigned long long)s->checkpoints,
 	    (unsigned long long)s->macs_verified);

@@ -13,9 +13,7 @@
  */
 #include <ctype.h>
 #include <dirent.h>
-#include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -180,8 +178,9 @@ load_config(const struct kopts *o, struct kr_config **out)
 	if (cfg->path != NULL && cfg->path[0] != '/') {
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", datadir, cfg->path) >=
 		    sizeof(path) || dup_into(&cfg->path, path) != 0) {
+			cli_fail("store path %s is too long", cfg->path);
 			kr_conf_free(cfg);
-			return cli_fail("store path %s is too long", cfg->path);
+			return EXIT_FAIL;
 		}
 	}
 	cfg->cache = 0;
@@ -231,17 +230,8 @@ drop_privileges(const struct kopts *o, const char *store)
 	}
 	if (uid == 0)
 		return 0;
-	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) != 0 ||
-	    setgid(gid) != 0 || setuid(uid) != 0)
-		return cli_fail("cannot become %s (uid %u): %s", name, (unsigned)uid,
-		    strerror(errno));
-	if (setuid(0) == 0)
-		return cli_fail("dropping root did not stick");
-	kl_strlcpy(dropped_to, name, sizeof(dropped_to));
-	if (!o->quiet)
-		fprintf(stderr, "keylocker: running as %s (uid %u), the store's owner\n",
-		    name, (unsigned)uid);
-	return 0;
+	kl_strlcpy(dropped_to, name, sizeof(dropped_to));	/* before getpwuid reuses pw */
+	return cli_become(uid, gid, o->quiet ? NULL : "the store's owner");
 }
 
 /* ---- output ---- */
@@ -263,24 +253,6 @@ print_plain(const char *s, int width)
 		n += printf("-");
 	for (; n < width; n++)
 		putchar(' ');
-}
-
-/* A JSON string; bytes outside printable ASCII as \u00NN. */
-static void
-print_json(const char *s)
-{
-	const unsigned char *p;
-
-	putchar('"');
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p >= 0x20 && *p < 0x7f)
-			putchar(*p);
-		else
-			printf("\\u%04x", *p);
-	}
-	putchar('"');
 }
 
 struct progress {
@@ -348,17 +320,17 @@ do_list(struct kr *kr, const struct kopts *o)
 	kr_get_status(kr, &st);
 	if (o->json) {
 		printf("{\"store\": ");
-		print_json(st.store_path);
+		cli_json_str(stdout, st.store_path);
 		printf(", \"generation\": %llu, \"entries\": [", (unsigned long long)st.generation);
 		for (i = 0; i < n; i++) {
 			printf("%s\n  {\"data_id\": ", i ? "," : "");
-			print_json(m[i].data_id);
+			cli_json_str(stdout, m[i].data_id);
 			printf(", \"auth_id\": ");
-			print_json(m[i].auth_id);
+			cli_json_str(stdout, m[i].auth_id);
 			printf(", \"type\": ");
-			print_json(m[i].type);
+			cli_json_str(stdout, m[i].type);
 			printf(", \"length\": %zu, \"master_key\": ", m[i].data_len);
-			print_json(m[i].master_key != NULL ? m[i].master_key : "");
+			cli_json_str(stdout, m[i].master_key != NULL ? m[i].master_key : "");
 			printf("}");
 		}
 		printf("%s]}\n", n ? "\n" : "");

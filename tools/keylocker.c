@@ -65,6 +65,23 @@ cli_fail(const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
+void
+cli_json_str(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p > 0x7e)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 const char *
 cli_module_path(void)
 {
@@ -170,7 +187,9 @@ cli_become(uid_t uid, gid_t gid, const char *why)
 		    strerror(errno));
 	if (setuid(0) == 0)
 		return cli_fail("dropping root did not stick");
-	fprintf(stderr, "keylocker: running as %s (uid %u), %s\n", name, (unsigned)uid, why);
+	if (why != NULL)
+		fprintf(stderr, "keylocker: running as %s (uid %u), %s\n", name,
+		    (unsigned)uid, why);
 	return 0;
 }
 
