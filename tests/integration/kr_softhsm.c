@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,77 @@ kr_softhsm_close_all_sessions(struct kr_softhsm *t, const char *token)
 		r = 0;
 	helper_close(&h);
 	return r;
+}
+
+int
+kr_softhsm_run_writer(const char *errlog, int crash_at, char *const argv[])
+{
+	char at[16], line[512] = "";
+	FILE *f;
+	pid_t pid;
+	int st, fd, step = -1;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0)
+			dup2(fd, 2);
+		if (crash_at > 0) {
+			snprintf(at, sizeof(at), "%d", crash_at);
+			setenv("KR_TEST_CRASH_AT", at, 1);
+		} else {
+			unsetenv("KR_TEST_CRASH_AT");
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	if ((f = fopen(errlog, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
+	    sscanf(line, "crash point %d:", &step) == 1)
+		return step;
+	/* not its arguments: they may hold a key value in hex */
+	fprintf(stderr, "writer %s (crash at %d) failed: %s", argv[0], crash_at, line);
+	return -1;
+}
+
+void
+kr_softhsm_snap_take(struct kr_softhsm_snap *s, const char *store, const char *prev)
+{
+	memset(s, 0, sizeof(*s));
+	if (kr_softhsm_read_file(store, &s->cur, &s->cur_len) != 0)
+		s->cur = NULL;
+	if (kr_softhsm_read_file(prev, &s->prev, &s->prev_len) != 0)
+		s->prev = NULL;
+}
+
+void
+kr_softhsm_snap_restore(const struct kr_softhsm_snap *s, const char *store,
+    const char *prev, const char *tmp, const char *lock)
+{
+	(void)unlink(store);
+	(void)unlink(prev);
+	(void)unlink(tmp);
+	(void)unlink(lock);
+	if (s->cur != NULL && kr_softhsm_write_file(store, s->cur, s->cur_len, 0600) != 0)
+		abort();
+	if (s->prev != NULL && kr_softhsm_write_file(prev, s->prev, s->prev_len, 0600) != 0)
+		abort();
+}
+
+void
+kr_softhsm_snap_free(struct kr_softhsm_snap *s)
+{
+	free(s->cur);
+	free(s->prev);
+	s->cur = s->prev = NULL;
 }
 
 static int

@@ -47,6 +47,26 @@ int	kr_softhsm_read_file(const char *path, unsigned char **p, size_t *len);
 /* snprintf that aborts instead of truncating (paths in tests). */
 void	kr_softhsm_path(char *dst, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * The crash tests' writer: run argv (argv[0] the program), with
+ * KR_TEST_CRASH_AT=crash_at (unset when 0) and its stderr in errlog.  0 when
+ * it finished, the crash point it reported when it was killed at one, -1
+ * otherwise (its first stderr line is printed, not its arguments).
+ */
+int	kr_softhsm_run_writer(const char *errlog, int crash_at, char *const argv[]);
+
+/* A store and its previous generation, put back before each kill. */
+struct kr_softhsm_snap {
+	unsigned char	*cur, *prev;
+	size_t		 cur_len, prev_len;
+};
+/* Read store and prev (a missing file stays missing on restore). */
+void	kr_softhsm_snap_take(struct kr_softhsm_snap *s, const char *store, const char *prev);
+/* Remove store, prev, tmp and lock, then write back what was taken; aborts on failure. */
+void	kr_softhsm_snap_restore(const struct kr_softhsm_snap *s, const char *store,
+	    const char *prev, const char *tmp, const char *lock);
+void	kr_softhsm_snap_free(struct kr_softhsm_snap *s);
+
 /* rm -r of t->dir. */
 void	kr_softhsm_teardown(struct kr_softhsm *t);
 

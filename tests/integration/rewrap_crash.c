@@ -25,13 +25,10 @@
 #include "common/secret.h"
 #include "common/util.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -160,67 +157,10 @@ static int
 run_writer(int crash_at, const char *master, const char *op, const char *a1,
     const char *a2)
 {
-	char at[16], line[512] = "";
-	FILE *f;
-	pid_t pid;
-	int st, fd, step = -1;
+	char *argv[] = { (char *)writer, store, (char *)master, (char *)op, (char *)a1,
+	    (char *)a2, NULL };
 
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0)
-			dup2(fd, 2);
-		if (crash_at > 0) {
-			snprintf(at, sizeof(at), "%d", crash_at);
-			setenv("KR_TEST_CRASH_AT", at, 1);
-		} else {
-			unsetenv("KR_TEST_CRASH_AT");
-		}
-		execl(writer, writer, store, master, op, a1, a2, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	if ((f = fopen(errlog, "r")) != NULL) {
-		if (fgets(line, sizeof(line), f) == NULL)
-			line[0] = '\0';
-		fclose(f);
-	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
-	    sscanf(line, "crash point %d:", &step) == 1)
-		return step;
-	fprintf(stderr, "writer %s %s (crash at %d) failed: %s", op, a1, crash_at, line);
-	return -1;
-}
-
-struct snapshot {
-	unsigned char	*cur, *prev;
-	size_t		 cur_len, prev_len;
-};
-
-static void
-snap_take(struct snapshot *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (kr_softhsm_read_file(store, &s->cur, &s->cur_len) != 0)
-		s->cur = NULL;
-	if (kr_softhsm_read_file(prev, &s->prev, &s->prev_len) != 0)
-		s->prev = NULL;
-}
-
-static void
-snap_restore(const struct snapshot *s)
-{
-	(void)unlink(store);
-	(void)unlink(prev);
-	(void)unlink(tmp);
-	(void)unlink(lockp);
-	if (s->cur != NULL && kr_softhsm_write_file(store, s->cur, s->cur_len, 0600) != 0)
-		abort();
-	if (s->prev != NULL && kr_softhsm_write_file(prev, s->prev, s->prev_len, 0600) != 0)
-		abort();
+	return kr_softhsm_run_writer(errlog, crash_at, argv);
 }
 
 /* ---- a writer working while the token work runs ---- */
@@ -370,7 +310,7 @@ int
 main(int argc, char **argv)
 {
 	static struct model m;
-	struct snapshot snap;
+	struct kr_softhsm_snap snap;
 	struct kr *kr = NULL, *kr2 = NULL;
 	struct kr_report rep;
 	struct kr_status st;
@@ -425,10 +365,10 @@ main(int argc, char **argv)
 	    "the store before the rewrap: %s", why);
 
 	/* 1. killed at every step */
-	snap_take(&snap);
+	kr_softhsm_snap_take(&snap, store, prev);
 	memset(seen, 0, sizeof(seen));
 	for (n = 1;; n++) {
-		snap_restore(&snap);
+		kr_softhsm_snap_restore(&snap, store, prev, tmp, lockp);
 		step = run_writer(n, "kl-master", "rewrap", "kl-master-2", NULL);
 		if (step == 0)
 			break;
@@ -453,8 +393,7 @@ main(int argc, char **argv)
 	    "the uncrashed rewrap: %s", why);
 	printf("rewrap of %d entries killed at steps 1-%d, store after each kill "
 	    "(Old/New): %s\n", NKEYS, n - 1, seen);
-	free(snap.cur);
-	free(snap.prev);
+	kr_softhsm_snap_free(&snap);
 
 	/* 2. nothing to do: no write */
 	CHECK(kr_softhsm_read_file(store, &before, &blen) == 0, "read %s", store);

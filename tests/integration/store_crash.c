@@ -18,13 +18,10 @@
 #include "common/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -168,78 +165,11 @@ keyring_is(const char *path, struct model *m, char *why, size_t whylen)
 static int
 run_writer(int crash_at, const char *op, const char *id, const char *arg)
 {
-	char at[16], line[256] = "";
-	FILE *f;
-	pid_t pid;
-	int st, fd, step = -1;
+	/* remove takes no value: the empty arg ends the list */
+	char *argv[] = { (char *)writer, store, (char *)op, (char *)id,
+	    arg[0] == '\0' ? NULL : (char *)arg, NULL };
 
-	if ((pid = fork()) < 0)
-		return -1;
-	if (pid == 0) {
-		if ((fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0)
-			dup2(fd, 2);
-		if (crash_at > 0) {
-			snprintf(at, sizeof(at), "%d", crash_at);
-			setenv("KR_TEST_CRASH_AT", at, 1);
-		} else {
-			unsetenv("KR_TEST_CRASH_AT");
-		}
-		if (arg[0] == '\0')	/* remove takes no value */
-			execl(writer, writer, store, op, id, (char *)NULL);
-		else
-			execl(writer, writer, store, op, id, arg, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	if ((f = fopen(errlog, "r")) != NULL) {
-		if (fgets(line, sizeof(line), f) == NULL)
-			line[0] = '\0';
-		fclose(f);
-	}
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL &&
-	    sscanf(line, "crash point %d:", &step) == 1)
-		return step;
-	fprintf(stderr, "writer %s %s (crash at %d) failed: %s", op, id, crash_at, line);
-	return -1;
-}
-
-/* The files of the store directory, to put back before each kill. */
-struct snapshot {
-	unsigned char	*cur, *prev;
-	size_t		 cur_len, prev_len;
-};
-
-static void
-snap_take(struct snapshot *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (kr_softhsm_read_file(store, &s->cur, &s->cur_len) != 0)
-		s->cur = NULL;
-	if (kr_softhsm_read_file(prev, &s->prev, &s->prev_len) != 0)
-		s->prev = NULL;
-}
-
-static void
-snap_restore(const struct snapshot *s)
-{
-	(void)unlink(store);
-	(void)unlink(prev);
-	(void)unlink(tmp);
-	(void)unlink(lockp);
-	if (s->cur != NULL && kr_softhsm_write_file(store, s->cur, s->cur_len, 0600) != 0)
-		abort();
-	if (s->prev != NULL && kr_softhsm_write_file(prev, s->prev, s->prev_len, 0600) != 0)
-		abort();
-}
-
-static void
-snap_free(struct snapshot *s)
-{
-	free(s->cur);
-	free(s->prev);
+	return kr_softhsm_run_writer(errlog, crash_at, argv);
 }
 
 int
@@ -247,7 +177,7 @@ main(int argc, char **argv)
 {
 	static struct model old, new, after, tmpm;
 	static char hex[2 * KR_DATA_MAX + 1];
-	struct snapshot snap;
+	struct kr_softhsm_snap snap;
 	char why[600], rec_id[64], rec_hex[33];
 	unsigned char rec[16];
 	size_t w;
@@ -304,9 +234,9 @@ main(int argc, char **argv)
 				arg = lenbuf;
 			}
 		}
-		snap_take(&snap);
+		kr_softhsm_snap_take(&snap, store, prev);
 		for (n = 1;; n++) {
-			snap_restore(&snap);
+			kr_softhsm_snap_restore(&snap, store, prev, tmp, lockp);
 			step = run_writer(n, op, id, arg);
 			if (step == 0)
 				break;		/* ran past the last step: done below */
@@ -376,7 +306,7 @@ main(int argc, char **argv)
 			printf("write %zu (%-8s %s): killed at steps 1-%d, keyring after "
 			    "each kill (Old/New): %s\n", w + 1, op, id, n - 1, seen);
 		}
-		snap_free(&snap);
+		kr_softhsm_snap_free(&snap);
 		old = new;
 	}
 	printf("store_crash: %d kills over %zu writes, %d checks\n", kills,

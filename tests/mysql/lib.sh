@@ -118,6 +118,8 @@ kt_log() { tail -n +$((${KT_MARKS[$1]:-0} + 1)) "$(kt_errlog "$1")"; }
 # warnings that every sandbox start logs (manifest not read-only as root,
 # self-signed CA, empty root password of --initialize-insecure).
 kt_log_problems() {
+	# no error log at all must not read as "no problem"
+	[ -e "$(kt_errlog "$1")" ] || { echo "no error log to check for keyring problems: $(kt_errlog "$1")"; return; }
 	kt_log "$1" | grep -E '\[(ERROR|Warning)\]' |
 		grep -vE 'MY-013711|MY-010068|MY-010453' || true
 }
